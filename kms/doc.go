@@ -1,0 +1,52 @@
+// Package kms is the domain of the s3kms key management service: keys, their
+// versions and lifecycle, caller identities and policies, and the Service
+// that creates keys and hands out data keys. It imports no other package of
+// the project except its own format package kms/sealed; storage, protectors
+// and protocols are adapters that implement or call what is declared here.
+//
+// # Key hierarchy
+//
+//	master key   held by a Protector (hsm/software: 256 bits in memory;
+//	             pkcs11: a non-extractable HSM object)
+//	root_v       per key and version: 256 random bits, stored only as
+//	             RFC 5649 AES-KWP(master, root_v) in the KeyStore
+//	KEK          per sealed object: HMAC-SHA256(root_v, KDFInput) where
+//	             KDFInput = [1]_32 ‖ label ‖ 0x00 ‖ salt ‖ context ‖ [256]_32
+//	             (NIST SP 800-108 counter mode, one block), salt 32 random
+//	             bytes, context the canonical encoding of the encryption
+//	             context (at least bucket and object key for S3)
+//	OEK          per object version: 256 random bits, sealed with
+//	             AES-256-GCM under the KEK, associated data = sealed header
+//	             ‖ context (see kms/sealed/SPEC.md)
+//
+// The Service never returns a KEK or a root key. GenerateDataKey returns the
+// OEK together with its sealed form; Decrypt returns the OEK of a sealed
+// form given the same context; Rewrap re-seals under the current version
+// without revealing the OEK. Encrypt and Decrypt also seal small payloads
+// (at most 4 KiB) the same way, for SSE-KMS and KMIP.
+//
+// # Lifecycle
+//
+// A key's State follows KMIP: pre-active, active, deactivated, compromised,
+// destroyed. New data (GenerateDataKey, Encrypt, Rewrap) needs an active
+// key; existing data decrypts while a key is active, deactivated or
+// compromised. Independently, Enabled is the AWS-style switch that refuses
+// every cryptographic use, and a scheduled deletion (7 to 30 days by
+// default) disables the key until it is cancelled or the date passes and
+// ReapDeletions destroys the material. Destroy refuses an active key, as
+// KMIP requires.
+//
+// # Authorization and audit
+//
+// Every Service method reads the caller's Identity from the context
+// (WithIdentity; adapters derive it from the client certificate), checks
+// it against the Policy, and writes one AuditEvent, whether it succeeds or
+// not. An operation whose audit record cannot be written fails with
+// EUnavailable. Audit events never contain key material.
+//
+// # Errors
+//
+// Errors carry a Code (EInvalid, ENotFound, ...). Protocol adapters map
+// codes to their own errors with exactly one table each; Message is safe to
+// return to callers, the wrapped cause only goes to logs.
+package kms

@@ -1,0 +1,99 @@
+package kms
+
+import (
+	"context"
+	"time"
+)
+
+// KeyStore persists keys and their wrapped versions. It never sees
+// plaintext key material. Implementations: storage/postgres and
+// storage/sqlite; both pass storage/storagetest.ExerciseKeyStore.
+// Any method may return EUnavailable when the database is unreachable.
+type KeyStore interface {
+	// CreateKey stores a new key with its first version (v.Version == 1,
+	// k.CurrentVersion == 1). Returns EConflict if the id exists.
+	CreateKey(ctx context.Context, k Key, v KeyVersion) error
+	// GetKey returns a key. Returns ENotFound.
+	GetKey(ctx context.Context, id string) (Key, error)
+	// ListKeys returns up to limit keys with ids greater than after, in
+	// byte order of id.
+	ListKeys(ctx context.Context, after string, limit int) ([]Key, error)
+	// UpdateKey replaces the key's mutable fields (state, enabled, current
+	// version, description, deletion date, updated time) if its stored
+	// revision equals k.Revision, and stores it with k.Revision+1. If add is
+	// not nil the version is inserted in the same transaction. Returns
+	// ENotFound, or EConflict if the revision differs or the version exists.
+	UpdateKey(ctx context.Context, k Key, add *KeyVersion) error
+	// GetVersion returns one version of a key. Returns ENotFound.
+	GetVersion(ctx context.Context, id string, version int) (KeyVersion, error)
+	// ListVersions returns all versions of a key, oldest first. Returns
+	// ENotFound if the key does not exist.
+	ListVersions(ctx context.Context, id string) ([]KeyVersion, error)
+	// DestroyVersions erases the wrapped material of every version of the
+	// key and sets their DestroyedAt. Idempotent. Returns ENotFound.
+	DestroyVersions(ctx context.Context, id string, at time.Time) error
+	// KeysDueForDeletion returns the ids of keys whose DeletionDate is at
+	// or before t and that are not destroyed yet.
+	KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error)
+}
+
+// AuditLog is the append-only audit trail. Implementations must not allow
+// records to be changed or removed.
+type AuditLog interface {
+	// AppendAudit records one event. The store assigns the ID (e.ID is
+	// zero); Time is set by the caller.
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns events matching f, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
+}
+
+// Protector guards root key material under the master key. The software
+// protector (hsm/software) holds the master in memory; the pkcs11
+// protector keeps it in an HSM and never lets root material out. Both
+// compute the same functions, so the same wrapped root opens under either
+// when the master key is the same.
+type Protector interface {
+	// Kind names the implementation: "software" or "pkcs11".
+	Kind() string
+	// MasterKeyID identifies the master key that wraps new root versions.
+	MasterKeyID() string
+	// GenerateRoot creates a new random 256-bit root version inside the
+	// protector and returns it wrapped (RFC 5649) under the master key.
+	GenerateRoot(ctx context.Context) ([]byte, error)
+	// OpenRoot unwraps a root version for use. Returns EDecrypt if wrapped
+	// was not made under this master key or is corrupt, EUnavailable if the
+	// protector cannot be reached.
+	OpenRoot(ctx context.Context, wrapped []byte) (RootKey, error)
+}
+
+// RootKey is an unwrapped root version held by a protector. It never
+// reveals its material.
+type RootKey interface {
+	// PRF returns HMAC-SHA256(root, input): one SP 800-108 counter-mode
+	// block of output, which is the KEK when input is a KDF input.
+	PRF(input []byte) ([32]byte, error)
+	// Close releases the root (wipes memory or destroys the HSM session
+	// object). The RootKey must not be used afterwards.
+	Close() error
+}
+
+// AuditEvent is one audited operation. It never contains key material.
+type AuditEvent struct {
+	ID         int64
+	Time       time.Time
+	Identity   string
+	Operation  string
+	KeyID      string
+	KeyVersion int
+	Result     string // "ok" or an error Code
+	Context    map[string]string
+	RequestID  string
+}
+
+// AuditFilter selects audit events.
+type AuditFilter struct {
+	KeyID    string // exact key id, or "" for all
+	Identity string // exact identity, or "" for all
+	Before   int64  // only events with ID < Before, or 0 for no bound
+	Limit    int
+}

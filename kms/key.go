@@ -1,0 +1,101 @@
+package kms
+
+import (
+	"regexp"
+	"time"
+)
+
+// State is a key's lifecycle state. The values and transitions follow KMIP
+// (KMIP 1.4 section 3.22): a key is created Pre-Active or Active, may be
+// Deactivated or Compromised, and ends Destroyed.
+type State string
+
+// Key states.
+const (
+	StatePreActive   State = "pre-active"
+	StateActive      State = "active"
+	StateDeactivated State = "deactivated"
+	StateCompromised State = "compromised"
+	StateDestroyed   State = "destroyed"
+)
+
+// Valid reports whether s is one of the defined states.
+func (s State) Valid() bool {
+	switch s {
+	case StatePreActive, StateActive, StateDeactivated, StateCompromised, StateDestroyed:
+		return true
+	}
+	return false
+}
+
+// Purpose says what a key is for.
+type Purpose string
+
+// Key purposes.
+const (
+	// PurposeBucketRoot is the per-bucket root key of SSE-S3. Never exportable.
+	PurposeBucketRoot Purpose = "bucket-root"
+	// PurposeNamed is a named key: an SSE-KMS key id or a KMIP-managed key.
+	PurposeNamed Purpose = "named"
+)
+
+// Valid reports whether p is one of the defined purposes.
+func (p Purpose) Valid() bool { return p == PurposeBucketRoot || p == PurposeNamed }
+
+// Key is a key in the registry. Its material lives only in its versions,
+// wrapped under the master key by a Protector.
+type Key struct {
+	ID         string
+	Purpose    Purpose
+	Exportable bool
+	State      State
+	// Enabled is the AWS-style switch: a disabled key refuses every
+	// cryptographic operation but keeps its state and versions.
+	Enabled bool
+	// CurrentVersion is the version new data keys are sealed under.
+	CurrentVersion int
+	Description    string
+	// Owner is the identity that created the key.
+	Owner     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// DeletionDate is set while a deletion is scheduled: at that time the
+	// key is destroyed. A key pending deletion refuses cryptographic use.
+	DeletionDate *time.Time
+	// Revision increases on every update; KeyStore.UpdateKey compares it
+	// to detect concurrent updates.
+	Revision int64
+}
+
+// PendingDeletion reports whether a deletion is scheduled.
+func (k *Key) PendingDeletion() bool { return k.DeletionDate != nil }
+
+// KeyVersion is one version of a key's root material.
+type KeyVersion struct {
+	KeyID   string
+	Version int
+	// Wrapped is the root material wrapped by the protector named in
+	// Protector under the master key MasterKeyID. Empty once destroyed.
+	Wrapped     []byte
+	Protector   string
+	MasterKeyID string
+	CreatedAt   time.Time
+	// DestroyedAt is set once the version's material has been destroyed.
+	DestroyedAt *time.Time
+}
+
+// Key ids are ASCII: letters, digits and ". _ - : /", 1 to 250 bytes, not
+// starting or ending with "/", no "//". Bucket root keys are "bucket/<id>".
+var keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+(/[A-Za-z0-9._:-]+)*$`)
+
+// MaxKeyIDLen is the longest key id accepted.
+const MaxKeyIDLen = 250
+
+// ValidKeyID reports whether id is a syntactically valid key id.
+func ValidKeyID(id string) bool {
+	return len(id) > 0 && len(id) <= MaxKeyIDLen && keyIDPattern.MatchString(id)
+}
+
+// BucketKeyID returns the id of the root key of the bucket with the given
+// internal id.
+func BucketKeyID(bucketID string) string { return "bucket/" + bucketID }
