@@ -1,0 +1,168 @@
+// Package software is the software Protector: root key versions are
+// wrapped under a 256-bit master key held in process memory.
+//
+// It computes exactly what the pkcs11 protector asks the HSM to compute,
+// so a root wrapped by one opens under the other with the same master:
+//
+//   - wrapping: AES-256 Key Wrap with Padding (RFC 5649, PKCS#11
+//     CKM_AES_KEY_WRAP_PAD) of the 32-byte root under the master, 40 bytes;
+//   - PRF: HMAC-SHA256 keyed with the root (PKCS#11 CKM_SHA256_HMAC), one
+//     SP 800-108 counter-mode block: the KEK when the input is a
+//     sealed.KDFInput.
+//
+// The master key comes from a file or an environment variable
+// (LoadMasterKey) and never leaves the Protector. Neither Protector nor
+// the RootKey it returns prints key material: both implement fmt.Formatter.
+// Go cannot wipe the AES key schedule the Protector keeps for the master
+// key, nor HMAC's internal pads; root bytes are wiped on Close.
+package software
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/s3kms/s3kms/hsm/internal/keywrap"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/kms/sealed"
+)
+
+// MasterKeySize is the size of the master key: AES-256.
+const MasterKeySize = 32
+
+// RootKeySize is the size of a root key version: 256 bits.
+const RootKeySize = 32
+
+// wrappedRootSize is the KWP wrapping of a 32-byte root: 8-byte AIV + 32.
+const wrappedRootSize = RootKeySize + 8
+
+var (
+	_ kms.Protector = (*Protector)(nil)
+	_ kms.RootKey   = (*rootKey)(nil)
+	_ sealed.PRF    = (*rootKey)(nil).PRF
+)
+
+// Protector is the software kms.Protector. It is safe for concurrent use.
+type Protector struct {
+	master cipher.Block // AES-256 under the master key
+	id     string
+}
+
+// New returns a Protector for a 32-byte master key. It keeps no reference
+// to master: the caller can (and should) wipe it afterwards.
+func New(master []byte) (*Protector, error) {
+	if len(master) != MasterKeySize {
+		return nil, fmt.Errorf("software protector: master key must be %d bytes, got %d", MasterKeySize, len(master))
+	}
+	block, err := aes.NewCipher(master)
+	if err != nil {
+		return nil, err
+	}
+	return &Protector{master: block, id: MasterKeyID(master)}, nil
+}
+
+// MasterKeyID returns the id of a master key: "sw:" followed by the first
+// 16 hex digits of SHA-256("s3kms master key id" ‖ master). The id is
+// stable, lets operators tell master keys apart, and reveals nothing
+// useful about the key (64 bits of a one-way hash of 256 random bits).
+func MasterKeyID(master []byte) string {
+	h := sha256.New()
+	h.Write([]byte("s3kms master key id"))
+	h.Write(master)
+	return "sw:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Kind returns "software".
+func (p *Protector) Kind() string { return "software" }
+
+// MasterKeyID returns the id of the master key (see the MasterKeyID
+// function).
+func (p *Protector) MasterKeyID() string { return p.id }
+
+// Format prints the protector without key material.
+func (p *Protector) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "software.Protector{master: %s}", p.id)
+}
+
+// GenerateRoot draws a 256-bit root from crypto/rand and returns it
+// wrapped under the master key (40 bytes). The plaintext root is wiped.
+func (p *Protector) GenerateRoot(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root := make([]byte, RootKeySize)
+	defer clear(root)
+	if _, err := io.ReadFull(rand.Reader, root); err != nil {
+		return nil, kms.Wrap(kms.EInternal, err, "cannot generate root key")
+	}
+	return p.WrapRoot(root)
+}
+
+// WrapRoot wraps imported root material (a 32-byte key, e.g. from KMIP
+// Register) under the master key. It does not keep material.
+func (p *Protector) WrapRoot(material []byte) ([]byte, error) {
+	if len(material) != RootKeySize {
+		return nil, kms.Errorf(kms.EInvalid, "root key material must be %d bytes", RootKeySize)
+	}
+	w, err := keywrap.Wrap(p.master, material)
+	if err != nil {
+		return nil, kms.Wrap(kms.EInternal, err, "cannot wrap root key")
+	}
+	return w, nil
+}
+
+// OpenRoot unwraps a root version. It returns EDecrypt if wrapped was not
+// made under this master key, is corrupt, or does not hold a 32-byte root.
+// It never returns EUnavailable.
+func (p *Protector) OpenRoot(ctx context.Context, wrapped []byte) (kms.RootKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(wrapped) != wrappedRootSize {
+		return nil, kms.Errorf(kms.EDecrypt, "wrapped root key has the wrong size for master key %s", p.id)
+	}
+	root, err := keywrap.Unwrap(p.master, wrapped)
+	if err != nil {
+		return nil, kms.Wrap(kms.EDecrypt, err, "wrapped root key does not open under master key "+p.id)
+	}
+	if len(root) != RootKeySize {
+		clear(root)
+		return nil, kms.Errorf(kms.EDecrypt, "wrapped key is not a %d-byte root key", RootKeySize)
+	}
+	return &rootKey{key: root}, nil
+}
+
+// rootKey is an unwrapped root held in memory.
+type rootKey struct {
+	mu  sync.RWMutex // PRF holds it shared; Close exclusively, so it waits for running PRFs
+	key []byte       // nil once closed
+}
+
+// PRF returns HMAC-SHA256(root, input). It fails after Close.
+func (r *rootKey) PRF(input []byte) ([32]byte, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.key == nil {
+		return [32]byte{}, kms.Errorf(kms.EInternal, "root key used after Close")
+	}
+	return sealed.HMACPRF(r.key)(input)
+}
+
+// Close wipes the root. It is idempotent.
+func (r *rootKey) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.key)
+	r.key = nil
+	return nil
+}
+
+// Format prints "[redacted]": fmt would otherwise print the root bytes of
+// the unexported field for %v and %#v.
+func (r *rootKey) Format(f fmt.State, _ rune) { io.WriteString(f, "[redacted]") }
