@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/s3kms/s3kms/kms"
+)
+
+// KeyStore implements kms.KeyStore on PostgreSQL.
+//
+// Times are stored as timestamptz, which keeps microseconds: nanoseconds
+// are truncated. Times are returned in UTC.
+type KeyStore struct {
+	db *DB
+}
+
+var _ kms.KeyStore = (*KeyStore)(nil)
+
+const keyColumns = `id, purpose, exportable, state, enabled, current_version,
+	description, owner, created_at, updated_at, deletion_date, revision`
+
+const versionColumns = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
+
+// CreateKey stores k with its first version v in one transaction.
+func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) error {
+	if v.Version != 1 || k.CurrentVersion != 1 || (v.KeyID != "" && v.KeyID != k.ID) {
+		return kms.Errorf(kms.EInvalid, "create key %q: the first version must be version 1 of the same key", k.ID)
+	}
+	v.KeyID = k.ID
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
+			k.Description, k.Owner, k.CreatedAt, k.UpdatedAt, k.DeletionDate, k.Revision)
+		if err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, v)
+	})
+	if isUniqueViolation(err) {
+		return kms.Wrap(kms.EConflict, err, fmt.Sprintf("key %q already exists", k.ID))
+	}
+	return s.db.fail(err, "create key")
+}
+
+func insertVersion(ctx context.Context, tx pgx.Tx, v kms.KeyVersion) error {
+	wrapped := v.Wrapped
+	if wrapped == nil {
+		wrapped = []byte{} // NOT NULL column; nil would be sent as NULL
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO key_versions (`+versionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID, v.CreatedAt, v.DestroyedAt)
+	return err
+}
+
+// GetKey returns the key id.
+func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
+	k, err := scanKey(s.db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return kms.Key{}, kms.Errorf(kms.ENotFound, "key %q not found", id)
+	}
+	if err != nil {
+		return kms.Key{}, s.db.fail(err, "get key")
+	}
+	return k, nil
+}
+
+// ListKeys returns up to limit keys with ids after after, in byte order
+// (the id column is COLLATE "C"). A limit <= 0 means no limit.
+func (s *KeyStore) ListKeys(ctx context.Context, after string, limit int) ([]kms.Key, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys
+		WHERE id > $1 ORDER BY id LIMIT $2`, after, sqlLimit(limit))
+	if err != nil {
+		return nil, s.db.fail(err, "list keys")
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kms.Key, error) { return scanKey(r) })
+	if err != nil {
+		return nil, s.db.fail(err, "list keys")
+	}
+	return keys, nil
+}
+
+// UpdateKey writes k's mutable fields if the stored revision is
+// k.Revision, and inserts add, in one transaction: a duplicate version
+// rolls the key update back too.
+func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion) error {
+	if add != nil {
+		if add.KeyID != "" && add.KeyID != k.ID {
+			return kms.Errorf(kms.EInvalid, "update key %q: version belongs to key %q", k.ID, add.KeyID)
+		}
+		v := *add
+		v.KeyID = k.ID
+		add = &v
+	}
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		// At READ COMMITTED a concurrent UPDATE of the row makes this one
+		// wait, then re-check the WHERE clause against the committed row:
+		// the loser sees the new revision and updates nothing.
+		tag, err := tx.Exec(ctx, `UPDATE keys SET state = $3, enabled = $4, current_version = $5,
+				description = $6, deletion_date = $7, updated_at = $8, revision = revision + 1
+			WHERE id = $1 AND revision = $2`,
+			k.ID, k.Revision, string(k.State), k.Enabled, k.CurrentVersion,
+			k.Description, k.DeletionDate, k.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var stored int64
+			err := tx.QueryRow(ctx, `SELECT revision FROM keys WHERE id = $1`, k.ID).Scan(&stored)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return kms.Errorf(kms.ENotFound, "key %q not found", k.ID)
+			}
+			if err != nil {
+				return err
+			}
+			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", k.ID, k.Revision, stored)
+		}
+		if add == nil {
+			return nil
+		}
+		if err := insertVersion(ctx, tx, *add); err != nil {
+			if isUniqueViolation(err) {
+				return kms.Wrap(kms.EConflict, err, fmt.Sprintf("key %q already has version %d", k.ID, add.Version))
+			}
+			return err
+		}
+		return nil
+	})
+	return s.db.fail(err, "update key")
+}
+
+// GetVersion returns one version of key id.
+func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.KeyVersion, error) {
+	v, err := scanVersion(s.db.pool.QueryRow(ctx, `SELECT `+versionColumns+` FROM key_versions
+		WHERE key_id = $1 AND version = $2`, id, version))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return kms.KeyVersion{}, kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
+	}
+	if err != nil {
+		return kms.KeyVersion{}, s.db.fail(err, "get key version")
+	}
+	return v, nil
+}
+
+// ListVersions returns all versions of key id, oldest first.
+func (s *KeyStore) ListVersions(ctx context.Context, id string) ([]kms.KeyVersion, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT `+versionColumns+` FROM key_versions
+		WHERE key_id = $1 ORDER BY version`, id)
+	if err != nil {
+		return nil, s.db.fail(err, "list key versions")
+	}
+	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kms.KeyVersion, error) { return scanVersion(r) })
+	if err != nil {
+		return nil, s.db.fail(err, "list key versions")
+	}
+	if len(vs) == 0 {
+		// Every key has a version, so this is most likely an unknown key.
+		if err := s.exists(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return vs, nil
+}
+
+// DestroyVersions empties the wrapped material of every version of key id.
+// A version destroyed before keeps its first DestroyedAt.
+func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time) error {
+	tag, err := s.db.pool.Exec(ctx, `UPDATE key_versions
+		SET wrapped = '', destroyed_at = COALESCE(destroyed_at, $2)
+		WHERE key_id = $1`, id, at)
+	if err != nil {
+		return s.db.fail(err, "destroy key versions")
+	}
+	if tag.RowsAffected() == 0 {
+		return s.exists(ctx, id)
+	}
+	return nil
+}
+
+// KeysDueForDeletion returns the ids of keys, not destroyed, whose
+// deletion date is at or before t, earliest first. A limit <= 0 means no
+// limit.
+func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT id FROM keys
+		WHERE deletion_date <= $1 AND state <> $2
+		ORDER BY deletion_date, id LIMIT $3`, t, string(kms.StateDestroyed), sqlLimit(limit))
+	if err != nil {
+		return nil, s.db.fail(err, "list keys due for deletion")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.db.fail(err, "list keys due for deletion")
+	}
+	return ids, nil
+}
+
+// exists returns nil if key id exists, ENotFound if not.
+func (s *KeyStore) exists(ctx context.Context, id string) error {
+	var ok bool
+	err := s.db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE id = $1)`, id).Scan(&ok)
+	if err != nil {
+		return s.db.fail(err, "get key")
+	}
+	if !ok {
+		return kms.Errorf(kms.ENotFound, "key %q not found", id)
+	}
+	return nil
+}
+
+func scanKey(row pgx.Row) (kms.Key, error) {
+	var k kms.Key
+	var purpose, state string
+	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
+		&k.Description, &k.Owner, &k.CreatedAt, &k.UpdatedAt, &k.DeletionDate, &k.Revision)
+	if err != nil {
+		return kms.Key{}, err
+	}
+	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
+	k.CreatedAt, k.UpdatedAt, k.DeletionDate = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), utcPtr(k.DeletionDate)
+	return k, nil
+}
+
+func scanVersion(row pgx.Row) (kms.KeyVersion, error) {
+	var v kms.KeyVersion
+	err := row.Scan(&v.KeyID, &v.Version, &v.Wrapped, &v.Protector, &v.MasterKeyID, &v.CreatedAt, &v.DestroyedAt)
+	if err != nil {
+		return kms.KeyVersion{}, err
+	}
+	if len(v.Wrapped) == 0 {
+		v.Wrapped = nil // destroyed: the same on every backend
+	}
+	v.CreatedAt, v.DestroyedAt = v.CreatedAt.UTC(), utcPtr(v.DestroyedAt)
+	return v, nil
+}
+
+// utcPtr returns t in UTC: pgx returns timestamptz in the local zone.
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// sqlLimit turns a limit <= 0 into NULL, which LIMIT reads as "no limit".
+func sqlLimit(limit int) any {
+	if limit <= 0 {
+		return nil
+	}
+	return limit
+}

@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/s3kms/s3kms/kms"
+)
+
+// KeyStore implements kms.KeyStore on SQLite.
+type KeyStore struct {
+	db *DB
+}
+
+var _ kms.KeyStore = (*KeyStore)(nil)
+
+const keyColumns = `id, purpose, exportable, state, enabled, current_version,
+	description, owner, created_at, updated_at, deletion_date, revision`
+
+const versionColumns = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
+
+// CreateKey stores k with its first version v in one transaction.
+func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) error {
+	if v.Version != 1 || k.CurrentVersion != 1 || (v.KeyID != "" && v.KeyID != k.ID) {
+		return kms.Errorf(kms.EInvalid, "create key %q: the first version must be version 1 of the same key", k.ID)
+	}
+	v.KeyID = k.ID
+	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
+			k.Description, k.Owner, formatTime(k.CreatedAt), formatTime(k.UpdatedAt),
+			formatTimePtr(k.DeletionDate), k.Revision)
+		if err != nil {
+			return err
+		}
+		return insertVersion(ctx, tx, v)
+	})
+	if isUniqueViolation(err) {
+		return kms.Wrap(kms.EConflict, err, fmt.Sprintf("key %q already exists", k.ID))
+	}
+	return mapErr(err, "create key")
+}
+
+func insertVersion(ctx context.Context, tx *sql.Tx, v kms.KeyVersion) error {
+	wrapped := v.Wrapped
+	if wrapped == nil {
+		wrapped = []byte{} // NOT NULL column; the driver binds nil as NULL
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions (`+versionColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID,
+		formatTime(v.CreatedAt), formatTimePtr(v.DestroyedAt))
+	return err
+}
+
+// GetKey returns the key id.
+func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
+	k, err := scanKey(s.db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return kms.Key{}, kms.Errorf(kms.ENotFound, "key %q not found", id)
+	}
+	if err != nil {
+		return kms.Key{}, mapErr(err, "get key")
+	}
+	return k, nil
+}
+
+// ListKeys returns up to limit keys with ids after after, in byte order
+// (SQLite's BINARY collation). A limit <= 0 means no limit.
+func (s *KeyStore) ListKeys(ctx context.Context, after string, limit int) ([]kms.Key, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys
+		WHERE id > ? ORDER BY id LIMIT ?`, after, sqlLimit(limit))
+	if err != nil {
+		return nil, mapErr(err, "list keys")
+	}
+	keys, err := collect(rows, scanKey)
+	if err != nil {
+		return nil, mapErr(err, "list keys")
+	}
+	return keys, nil
+}
+
+// UpdateKey writes k's mutable fields if the stored revision is
+// k.Revision, and inserts add, in one transaction: a duplicate version
+// rolls the key update back too.
+func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion) error {
+	if add != nil {
+		if add.KeyID != "" && add.KeyID != k.ID {
+			return kms.Errorf(kms.EInvalid, "update key %q: version belongs to key %q", k.ID, add.KeyID)
+		}
+		v := *add
+		v.KeyID = k.ID
+		add = &v
+	}
+	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		// The transaction holds the write lock (BEGIN IMMEDIATE), so no
+		// other writer can change the row between this check and the
+		// update: concurrent callers with the same revision are
+		// serialised and all but the first update nothing.
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET state = ?, enabled = ?, current_version = ?,
+				description = ?, deletion_date = ?, updated_at = ?, revision = revision + 1
+			WHERE id = ? AND revision = ?`,
+			string(k.State), k.Enabled, k.CurrentVersion, k.Description,
+			formatTimePtr(k.DeletionDate), formatTime(k.UpdatedAt), k.ID, k.Revision)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			var stored int64
+			err := tx.QueryRowContext(ctx, `SELECT revision FROM keys WHERE id = ?`, k.ID).Scan(&stored)
+			if errors.Is(err, sql.ErrNoRows) {
+				return kms.Errorf(kms.ENotFound, "key %q not found", k.ID)
+			}
+			if err != nil {
+				return err
+			}
+			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", k.ID, k.Revision, stored)
+		}
+		if add == nil {
+			return nil
+		}
+		if err := insertVersion(ctx, tx, *add); err != nil {
+			if isUniqueViolation(err) {
+				return kms.Wrap(kms.EConflict, err, fmt.Sprintf("key %q already has version %d", k.ID, add.Version))
+			}
+			return err
+		}
+		return nil
+	})
+	return mapErr(err, "update key")
+}
+
+// GetVersion returns one version of key id.
+func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.KeyVersion, error) {
+	v, err := scanVersion(s.db.read.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM key_versions
+		WHERE key_id = ? AND version = ?`, id, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return kms.KeyVersion{}, kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
+	}
+	if err != nil {
+		return kms.KeyVersion{}, mapErr(err, "get key version")
+	}
+	return v, nil
+}
+
+// ListVersions returns all versions of key id, oldest first.
+func (s *KeyStore) ListVersions(ctx context.Context, id string) ([]kms.KeyVersion, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT `+versionColumns+` FROM key_versions
+		WHERE key_id = ? ORDER BY version`, id)
+	if err != nil {
+		return nil, mapErr(err, "list key versions")
+	}
+	vs, err := collect(rows, scanVersion)
+	if err != nil {
+		return nil, mapErr(err, "list key versions")
+	}
+	if len(vs) == 0 {
+		// Every key has a version, so this is most likely an unknown key.
+		if err := s.exists(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	return vs, nil
+}
+
+// DestroyVersions empties the wrapped material of every version of key id.
+// A version destroyed before keeps its first DestroyedAt.
+func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time) error {
+	var n int64
+	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE key_versions
+			SET wrapped = X'', destroyed_at = COALESCE(destroyed_at, ?)
+			WHERE key_id = ?`, formatTime(at), id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return mapErr(err, "destroy key versions")
+	}
+	if n == 0 {
+		return s.exists(ctx, id)
+	}
+	return nil
+}
+
+// KeysDueForDeletion returns the ids of keys, not destroyed, whose
+// deletion date is at or before t, earliest first. A limit <= 0 means no
+// limit.
+func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	// Stored times are fixed-width UTC text, so text order is time order.
+	rows, err := s.db.read.QueryContext(ctx, `SELECT id FROM keys
+		WHERE deletion_date <= ? AND state <> ?
+		ORDER BY deletion_date, id LIMIT ?`, formatTime(t), string(kms.StateDestroyed), sqlLimit(limit))
+	if err != nil {
+		return nil, mapErr(err, "list keys due for deletion")
+	}
+	ids, err := collect(rows, func(r scanner) (string, error) {
+		var id string
+		return id, r.Scan(&id)
+	})
+	if err != nil {
+		return nil, mapErr(err, "list keys due for deletion")
+	}
+	return ids, nil
+}
+
+// exists returns nil if key id exists, ENotFound if not.
+func (s *KeyStore) exists(ctx context.Context, id string) error {
+	var ok bool
+	err := s.db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM keys WHERE id = ?)`, id).Scan(&ok)
+	if err != nil {
+		return mapErr(err, "get key")
+	}
+	if !ok {
+		return kms.Errorf(kms.ENotFound, "key %q not found", id)
+	}
+	return nil
+}
+
+// scanner is what *sql.Row and *sql.Rows have in common.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanKey(row scanner) (kms.Key, error) {
+	var k kms.Key
+	var purpose, state, created, updated string
+	var deletion sql.NullString
+	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
+		&k.Description, &k.Owner, &created, &updated, &deletion, &k.Revision)
+	if err != nil {
+		return kms.Key{}, err
+	}
+	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
+	if k.CreatedAt, err = parseTime(created); err != nil {
+		return kms.Key{}, err
+	}
+	if k.UpdatedAt, err = parseTime(updated); err != nil {
+		return kms.Key{}, err
+	}
+	if k.DeletionDate, err = parseTimePtr(deletion); err != nil {
+		return kms.Key{}, err
+	}
+	return k, nil
+}
+
+func scanVersion(row scanner) (kms.KeyVersion, error) {
+	var v kms.KeyVersion
+	var created string
+	var destroyed sql.NullString
+	err := row.Scan(&v.KeyID, &v.Version, &v.Wrapped, &v.Protector, &v.MasterKeyID, &created, &destroyed)
+	if err != nil {
+		return kms.KeyVersion{}, err
+	}
+	if len(v.Wrapped) == 0 {
+		v.Wrapped = nil // destroyed: the same on every backend
+	}
+	if v.CreatedAt, err = parseTime(created); err != nil {
+		return kms.KeyVersion{}, err
+	}
+	if v.DestroyedAt, err = parseTimePtr(destroyed); err != nil {
+		return kms.KeyVersion{}, err
+	}
+	return v, nil
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// sqlLimit turns a limit <= 0 into -1, which SQLite reads as "no limit".
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
