@@ -1,0 +1,67 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/s3kms/s3kms/kms"
+)
+
+// metrics are the server's Prometheus metrics. Labels are route patterns
+// and status codes only: never key ids, identities or anything secret.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newDefaultRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func newMetrics(reg prometheus.Registerer, svc *kms.Service) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "s3kms", Subsystem: "kms_http", Name: "requests_total",
+			Help: "HTTP requests served, by route (method and pattern) and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "s3kms", Subsystem: "kms_http", Name: "request_duration_seconds",
+			Help:    "Time to serve an HTTP request, by route (method and pattern).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	hits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "s3kms", Subsystem: "kms", Name: "root_cache_hits_total",
+		Help: "Lookups of opened root key versions answered from the cache.",
+	}, func() float64 { h, _ := svc.CacheStats(); return float64(h) })
+	misses := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "s3kms", Subsystem: "kms", Name: "root_cache_misses_total",
+		Help: "Lookups of opened root key versions that had to open the root.",
+	}, func() float64 { _, m := svc.CacheStats(); return float64(m) })
+	for _, c := range []prometheus.Collector{m.requests, m.duration, hits, misses} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(route string, status int, d time.Duration) {
+	if status == 0 {
+		// The handler wrote nothing (client gone); net/http sends 200.
+		status = http.StatusOK
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
