@@ -1,0 +1,46 @@
+# s3kms — build and test entry points. CI runs `make test` (see .ci/run).
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+PKGS := ./...
+
+.PHONY: all build test check lint vet fmt-check staticcheck unit fuzz-smoke bench deps run-dev
+
+all: build
+
+build:
+	$(GO) build -o bin/s3kms ./cmd/s3kms
+
+# `make test` is the one command that runs every test: it checks that the
+# components the tests need are installed (and says how to install them),
+# then runs the linters and the whole suite with the race detector. Tests
+# start their own PostgreSQL clusters in temporary directories.
+test: deps lint unit
+
+deps:
+	@./scripts/check-deps.sh
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+unit:
+	$(GO) test -race -timeout 20m $(PKGS)
+
+# Runs every fuzz target briefly (their seed corpora also run in `unit`).
+fuzz-smoke:
+	@./scripts/fuzz-smoke.sh 10s
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./kms/ ./api/
+
+run-dev:
+	$(GO) run ./cmd/s3kms dev

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3kms/s3kms/hsm/software"
+	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/pki"
+)
+
+// devOptions are the flags of `s3kms dev`.
+type devOptions struct {
+	dataDir string
+	kmsAddr string
+	logLvl  string
+}
+
+func defaultDevDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".s3kms", "dev")
+	}
+	return ".s3kms-dev"
+}
+
+func newDevCmd() *cobra.Command {
+	o := devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything in one process on embedded defaults (SQLite, software master key, self-signed TLS)",
+		Long: `dev starts the KMS on embedded defaults for development and evaluation:
+SQLite storage, a generated software master key, a generated CA with server
+and client certificates. Everything lives in --data-dir; running dev again
+on the same directory keeps the keys. DIR/dev.env holds shell exports for
+the admin client:
+
+    source DIR/dev.env
+    s3kms admin key list
+
+Not for production: the master key sits next to the data it protects.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDev(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dataDir, "data-dir", defaultDevDir(), "directory for keys, certificates and databases")
+	f.StringVar(&o.kmsAddr, "kms-addr", "127.0.0.1:7373", "address of the KMS HTTPS API")
+	f.StringVar(&o.logLvl, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// devConfig prepares the data directory (CA, certificates, master key) and
+// returns the KMS configuration for it.
+func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
+	dir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return config.KMS{}, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return config.KMS{}, nil, err
+	}
+	set, err := pki.OpenSet(filepath.Join(dir, "tls"), "s3kms dev CA")
+	if err != nil {
+		return config.KMS{}, nil, err
+	}
+	host, _, err := splitHost(o.kmsAddr)
+	if err != nil {
+		return config.KMS{}, nil, err
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if host != "" && !contains(hosts, host) && host != "0.0.0.0" && host != "::" {
+		hosts = append(hosts, host)
+	}
+	if _, err := set.Ensure("kms", hosts, false); err != nil {
+		return config.KMS{}, nil, err
+	}
+	if _, err := set.Ensure("admin", nil, true); err != nil {
+		return config.KMS{}, nil, err
+	}
+	if _, err := set.Ensure("s3node", nil, true); err != nil {
+		return config.KMS{}, nil, err
+	}
+	masterFile := filepath.Join(dir, "master.key")
+	if _, err := os.Stat(masterFile); os.IsNotExist(err) {
+		if err := software.GenerateMasterKeyFile(masterFile); err != nil {
+			return config.KMS{}, nil, err
+		}
+	}
+	cfg := config.DefaultKMS()
+	cfg.Listen = o.kmsAddr
+	kmsCert, kmsKey := set.Files("kms")
+	cfg.TLS = config.TLS{Cert: kmsCert, Key: kmsKey, ClientCA: set.CAFile()}
+	cfg.Store = config.Store{Driver: "sqlite", Path: filepath.Join(dir, "kms.db")}
+	cfg.Protector = config.Protector{Kind: "software", MasterKeyFile: masterFile}
+	adminCert, _ := set.Files("admin")
+	s3Cert, _ := set.Files("s3node")
+	cfg.Policies = []config.Policy{
+		{Name: "admin", IdentityCerts: []string{adminCert}, Allow: []config.Rule{{Ops: []string{"*"}, Keys: []string{"*"}}}},
+		{Name: "s3node", IdentityCerts: []string{s3Cert}, Allow: []config.Rule{{
+			Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"bucket/*"},
+		}}},
+	}
+	cfg.Log.Level = o.logLvl
+	return cfg, set, cfg.Validate()
+}
+
+func runDev(cmd *cobra.Command, o devOptions) error {
+	cfg, set, err := devConfig(o)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log, cmd.ErrOrStderr())
+	rt, err := startKMS(cmd.Context(), cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	dir := filepath.Dir(set.Dir)
+	adminCert, adminKey := set.Files("admin")
+	env := [][2]string{
+		{"S3KMS_KMS_ENDPOINT", "https://" + dialAddr(rt.Addr())},
+		{"S3KMS_CA_FILE", set.CAFile()},
+		{"S3KMS_CLIENT_CERT", adminCert},
+		{"S3KMS_CLIENT_KEY", adminKey},
+	}
+	envFile := filepath.Join(dir, "dev.env")
+	if err := writeEnvFile(envFile, env); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "s3kms dev is running (data in %s)\n", dir)
+	fmt.Fprintf(out, "  KMS API:  https://%s (mutual TLS)\n", dialAddr(rt.Addr()))
+	fmt.Fprintf(out, "In another shell:\n  source %s\n  s3kms admin key list    (or: go run ./cmd/s3kms admin key list)\n", envFile)
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	<-cmd.Context().Done()
+	fmt.Fprintln(out, "stopping")
+	return nil
+}
+
+// writeEnvFile writes shell export lines atomically with mode 0600.
+func writeEnvFile(path string, env [][2]string) error {
+	var b strings.Builder
+	b.WriteString("# Written by `s3kms dev`. Use: source this file\n")
+	for _, kv := range env {
+		fmt.Fprintf(&b, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// shellQuote quotes s for POSIX shells.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

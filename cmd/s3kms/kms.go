@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3kms/s3kms/api"
+	"github.com/s3kms/s3kms/hsm/software"
+	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/pki"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/storage/postgres"
+	"github.com/s3kms/s3kms/storage/sqlite"
+)
+
+func newKMSCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "kms", Short: "Run the key management service"}
+	var configFile string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the data-key and admin API over HTTPS with mutual TLS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadKMS(configFile)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
+			rt, err := startKMS(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("kms listening", "addr", rt.Addr())
+			<-cmd.Context().Done()
+			return rt.Close()
+		},
+	}
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	_ = serve.MarkFlagRequired("config")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+// keyStore is what the KMS needs from a storage backend.
+type keyStore struct {
+	keys  kms.KeyStore
+	audit kms.AuditLog
+	ping  func(context.Context) error
+	close func()
+}
+
+func (s *keyStore) Close() { s.close() }
+
+// openKeyStore opens and migrates the configured store.
+func openKeyStore(ctx context.Context, c config.Store) (*keyStore, error) {
+	switch c.Driver {
+	case "postgres":
+		db, err := postgres.Open(ctx, c.DSN)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		return &keyStore{keys: db.KeyStore(), audit: db.AuditLog(), ping: db.Ping, close: db.Close}, nil
+	case "sqlite":
+		db, err := sqlite.Open(ctx, c.Path)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		return &keyStore{keys: db.KeyStore(), audit: db.AuditLog(), ping: db.Ping, close: func() { _ = db.Close() }}, nil
+	}
+	return nil, fmt.Errorf("unknown store driver %q", c.Driver)
+}
+
+func newProtector(c config.Protector) (kms.Protector, error) {
+	master, err := software.LoadMasterKey(c.MasterKeyFile, c.MasterKeyEnv)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(master)
+	return software.New(master)
+}
+
+// buildPolicy turns the configured policies into a kms.Policy.
+func buildPolicy(ps []config.Policy) (*kms.Policy, error) {
+	var entries []kms.PolicyEntry
+	for _, p := range ps {
+		e := kms.PolicyEntry{Name: p.Name}
+		for _, id := range p.Identities {
+			e.Identities = append(e.Identities, kms.Identity(strings.ToLower(id)))
+		}
+		for _, f := range p.IdentityCerts {
+			cert, err := pki.LoadCertificate(f)
+			if err != nil {
+				return nil, fmt.Errorf("policy %q: %w", p.Name, err)
+			}
+			e.Identities = append(e.Identities, kms.IdentityOf(cert))
+		}
+		for _, r := range p.Allow {
+			rule := kms.Rule{Keys: r.Keys}
+			for _, op := range r.Ops {
+				rule.Ops = append(rule.Ops, kms.Op(op))
+			}
+			e.Allow = append(e.Allow, rule)
+		}
+		entries = append(entries, e)
+	}
+	return kms.NewPolicy(entries)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// kmsRuntime is a running KMS.
+type kmsRuntime struct {
+	service *kms.Service
+	store   *keyStore
+	ln      net.Listener
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// startKMS opens the store, builds the service and serves the API.
+func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsRuntime, err error) {
+	policy, err := buildPolicy(cfg.Policies)
+	if err != nil {
+		return nil, err
+	}
+	protector, err := newProtector(cfg.Protector)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := api.TLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCA)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openKeyStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	svc, err := kms.New(kms.Config{
+		Store: store.keys, Audit: store.audit, Protector: protector, Policy: policy, Logger: logger,
+		CacheSize: cfg.Cache.Size, CacheTTL: cfg.Cache.TTL,
+		MinDeletionDays: cfg.Deletion.MinDays, MaxDeletionDays: cfg.Deletion.MaxDays,
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.NewServer(api.Config{Service: svc, Logger: logger, Ready: store.ping})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rt := &kmsRuntime{service: svc, store: store, ln: ln, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(rt.done)
+		// ServeListener drains in-flight requests when rctx ends.
+		if err := api.ServeListener(rctx, ln, tlsCfg, srv.Handler(), logger); err != nil {
+			logger.Error("kms server stopped", "err", err)
+		}
+	}()
+	go reapLoop(rctx, svc, logger)
+	return rt, nil
+}
+
+// reapLoop destroys keys whose scheduled deletion date has passed.
+func reapLoop(ctx context.Context, svc *kms.Service, logger *slog.Logger) {
+	ctx = kms.WithIdentity(ctx, "system")
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := svc.ReapDeletions(ctx); err != nil {
+			logger.Warn("scheduled key deletion failed; will retry", "err", err)
+		} else if n > 0 {
+			logger.Info("destroyed keys after their waiting period", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Addr is the address the API listens on.
+func (rt *kmsRuntime) Addr() string { return rt.ln.Addr().String() }
+
+// Close drains in-flight requests and releases everything.
+func (rt *kmsRuntime) Close() error {
+	rt.cancel()
+	<-rt.done
+	_ = rt.service.Close()
+	rt.store.Close()
+	return nil
+}
+
+func newMigrateCmd() *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations of the configured store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := config.DefaultKMS()
+			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
+				return err
+			}
+			store, err := openKeyStore(cmd.Context(), cfg.Store)
+			if err != nil {
+				return err
+			}
+			store.Close()
+			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func newIdentityCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "identity CERT.pem",
+		Short: "Print the KMS identity (SHA-256 of the public key) of a client certificate",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cert, err := pki.LoadCertificate(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), kms.IdentityOf(cert))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/s3kms/s3kms/api/wire"
+	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/pgtest"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/kms/kmsclient"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// startDev runs `s3kms dev` in-process on dir until the test ends and
+// returns the variables of the dev.env it writes.
+func startDev(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	envFile := filepath.Join(dir, "dev.env")
+	_ = os.Remove(envFile)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, &out, &errOut)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("dev exited with %d: %s", code, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("dev did not stop")
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if env, err := readEnvFile(envFile); err == nil {
+			return env
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("dev exited with %d: %s", code, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev did not write %s: %s", envFile, errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func readEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	env := map[string]string{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line, ok := strings.CutPrefix(s.Text(), "export ")
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		env[k] = strings.Trim(v, "'")
+	}
+	return env, s.Err()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// admin runs `s3kms admin ARGS` in-process with env and returns stdout,
+// stderr and the exit code.
+func admin(t *testing.T, env map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), append([]string{"admin"}, args...), nil, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func adminJSON(t *testing.T, env map[string]string, v any, args ...string) {
+	t.Helper()
+	out, errOut, code := admin(t, env, append(args, "--json")...)
+	if code != 0 {
+		t.Fatalf("admin %v: exit %d: %s", args, code, errOut)
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		t.Fatalf("admin %v: output is not JSON: %v\n%s", args, err, out)
+	}
+}
+
+func TestDevAndAdminCLI(t *testing.T) {
+	dir := t.TempDir()
+	env := startDev(t, dir)
+	for _, k := range []string{"S3KMS_KMS_ENDPOINT", "S3KMS_CA_FILE", "S3KMS_CLIENT_CERT", "S3KMS_CLIENT_KEY"} {
+		if env[k] == "" {
+			t.Fatalf("dev.env lacks %s: %v", k, env)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "master.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("master key file: %v %v", fi, err)
+	}
+
+	var k wire.Key
+	adminJSON(t, env, &k, "key", "create", "app-key", "--description", "test key")
+	if k.ID != "app-key" || k.State != "active" || !k.Enabled || k.CurrentVersion != 1 {
+		t.Fatalf("created key = %+v", k)
+	}
+	var list wire.ListKeysResponse
+	adminJSON(t, env, &list, "key", "list")
+	if len(list.Keys) != 1 || list.Keys[0].ID != "app-key" {
+		t.Fatalf("key list = %+v", list)
+	}
+	out, _, code := admin(t, env, "key", "list")
+	if code != 0 || !strings.Contains(out, "app-key") || !strings.Contains(out, "PURPOSE") {
+		t.Fatalf("text key list:\n%s", out)
+	}
+
+	var dk wire.GenerateDataKeyResponse
+	adminJSON(t, env, &dk, "datakey", "generate", "app-key", "--context", "bucket=photos,key=cat.jpg")
+	if len(dk.Plaintext) != 32 || len(dk.Ciphertext) == 0 {
+		t.Fatalf("datakey = %+v", dk)
+	}
+	ct := encode(dk.Ciphertext)
+	var dec wire.DecryptResponse
+	adminJSON(t, env, &dec, "datakey", "decrypt", "app-key", "--ciphertext", ct, "--context", "bucket=photos,key=cat.jpg")
+	if !bytes.Equal(dec.Plaintext, dk.Plaintext) {
+		t.Fatal("decrypted data key differs")
+	}
+	_, errOut, code := admin(t, env, "datakey", "decrypt", "app-key", "--ciphertext", ct, "--context", "bucket=photos,key=dog.jpg")
+	if code == 0 || !strings.Contains(errOut, "not authentic") {
+		t.Fatalf("decrypt with wrong context: exit %d, %q", code, errOut)
+	}
+
+	adminJSON(t, env, &k, "key", "rotate", "app-key")
+	if k.CurrentVersion != 2 {
+		t.Fatalf("after rotate: %+v", k)
+	}
+	adminJSON(t, env, &k, "key", "show", "app-key")
+	if len(k.Versions) != 2 || k.Versions[0].Protector != "software" {
+		t.Fatalf("show: %+v", k)
+	}
+	adminJSON(t, env, &k, "key", "disable", "app-key")
+	if k.Enabled {
+		t.Fatal("disable did not disable")
+	}
+	_, errOut, code = admin(t, env, "datakey", "generate", "app-key")
+	if code == 0 || !strings.Contains(errOut, "disabled") {
+		t.Fatalf("generate on disabled key: exit %d, %q", code, errOut)
+	}
+	adminJSON(t, env, &k, "key", "enable", "app-key")
+	adminJSON(t, env, &k, "key", "schedule-deletion", "app-key", "--days", "7")
+	if k.DeletionDate == nil {
+		t.Fatal("no deletion date")
+	}
+	_, errOut, code = admin(t, env, "key", "schedule-deletion", "app-key", "--days", "3")
+	if code == 0 || !strings.Contains(errOut, "between 7 and 30") {
+		t.Fatalf("schedule-deletion 3 days: exit %d, %q", code, errOut)
+	}
+	k = wire.Key{}
+	adminJSON(t, env, &k, "key", "cancel-deletion", "app-key")
+	if k.DeletionDate != nil || k.Enabled {
+		t.Fatalf("after cancel: %+v", k)
+	}
+	adminJSON(t, env, &k, "key", "enable", "app-key")
+
+	var audit wire.ListAuditResponse
+	adminJSON(t, env, &audit, "audit", "list", "--key", "app-key", "--limit", "100")
+	ops := map[string]int{}
+	for _, e := range audit.Events {
+		ops[e.Operation+":"+e.Result]++
+	}
+	for _, want := range []string{"key.create:ok", "datakey.generate:ok", "decrypt:ok", "decrypt:decrypt_failed", "key.rotate:ok", "datakey.generate:disabled", "key.schedule-deletion:invalid"} {
+		if ops[want] == 0 {
+			t.Errorf("audit lacks %s: %v", want, ops)
+		}
+	}
+	out, _, _ = admin(t, env, "audit", "list")
+	if !strings.Contains(out, "OPERATION") {
+		t.Errorf("text audit list:\n%s", out)
+	}
+
+	_, errOut, code = admin(t, map[string]string{"S3KMS_KMS_ENDPOINT": ""}, "key", "list")
+	if code == 0 || !strings.Contains(errOut, "S3KMS_KMS_ENDPOINT") {
+		t.Errorf("missing endpoint: exit %d, %q", code, errOut)
+	}
+}
+
+func encode(b []byte) string {
+	out, _ := json.Marshal(b)
+	return strings.Trim(string(out), `"`)
+}
+
+// TestDevKeepsKeys restarts dev on the same directory: the keys, the
+// master key and the certificates survive.
+func TestDevKeepsKeys(t *testing.T) {
+	dir := t.TempDir()
+	var ct string
+	t.Run("first", func(t *testing.T) {
+		env := startDev(t, dir)
+		var dk wire.GenerateDataKeyResponse
+		admin(t, env, "key", "create", "kept")
+		adminJSON(t, env, &dk, "datakey", "generate", "kept", "--context", "a=b")
+		ct = encode(dk.Ciphertext)
+	})
+	t.Run("second", func(t *testing.T) {
+		env := startDev(t, dir)
+		var dec wire.DecryptResponse
+		adminJSON(t, env, &dec, "datakey", "decrypt", "kept", "--ciphertext", ct, "--context", "a=b")
+		if len(dec.Plaintext) != 32 {
+			t.Fatal("no data key after restart")
+		}
+	})
+}
+
+// TestDevEnvWithShell checks the documented use with a real shell:
+// `source DIR/dev.env; s3kms admin key list`.
+func TestDevEnvWithShell(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Fatal("bash is required: apt-get install bash")
+	}
+	bin := filepath.Join(t.TempDir(), "s3kms")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	env := startDev(t, dir)
+	admin(t, env, "key", "create", "shell-key")
+	script := `set -e; source "$1/dev.env"; "$2" admin key list`
+	cmd := exec.Command(bash, "-c", script, "bash", dir, bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "shell-key") {
+		t.Fatalf("source dev.env; s3kms admin key list: %v\n%s", err, out)
+	}
+}
+
+func TestExampleConfigIsValid(t *testing.T) {
+	t.Setenv("S3KMS_KMS_DSN", "postgres://kms@localhost/kms")
+	cfg, err := config.LoadKMS("../../deploy/kms.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.DSN != "postgres://kms@localhost/kms" || len(cfg.Policies) != 2 {
+		t.Errorf("example config = %+v", cfg)
+	}
+}
+
+// TestKMSOnPostgresSurvivesRestart runs the KMS as `kms serve` wires it,
+// on PostgreSQL, and stops PostgreSQL under load: requests fail cleanly
+// with 503 "unavailable" while it is down and succeed again after, without
+// restarting the KMS.
+func TestKMSOnPostgresSurvivesRestart(t *testing.T) {
+	cluster := pgtest.New(t)
+	dsn := cluster.CreateDatabase(t)
+	o := devOptions{dataDir: t.TempDir(), kmsAddr: "127.0.0.1:0", logLvl: "error"}
+	cfg, set, err := devConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store = config.Store{Driver: "postgres", DSN: dsn}
+	// Two KMS processes' worth of start-up on one database: migrations
+	// run under the advisory lock.
+	var rts [2]*kmsRuntime
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range rts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rts[i], errs[i] = startKMS(context.Background(), cfg, newLogger(cfg.Log, io.Discard))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("KMS %d: %v", i, err)
+		}
+		t.Cleanup(func() { rts[i].Close() })
+	}
+	cert, key := set.Files("admin")
+	tlsCfg, err := kmsclient.TLSConfigFromFiles(set.CAFile(), cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := kmsclient.New("https://"+rts[0].Addr(), tlsCfg, kmsclient.WithRetries(0), kmsclient.WithCallTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := client.CreateKey(ctx, wire.CreateKeyRequest{ID: "bucket/pg", Purpose: "bucket-root"}); err != nil {
+		t.Fatal(err)
+	}
+	// The second KMS sees the key the first created.
+	client2, err := kmsclient.New("https://"+rts[1].Addr(), tlsCfg, kmsclient.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client2.GetKey(ctx, "bucket/pg"); err != nil {
+		t.Fatalf("second KMS: %v", err)
+	}
+
+	var ok, unavailable, other atomic.Int64
+	var firstOther atomic.Value
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	for range 4 {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := client.GenerateDataKey(ctx, "bucket/pg", map[string]string{"bucket": "pg"})
+				switch kms.ErrorCode(err) {
+				case "":
+					ok.Add(1)
+				case kms.EUnavailable:
+					unavailable.Add(1)
+					time.Sleep(10 * time.Millisecond)
+				default:
+					other.Add(1)
+					firstOther.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				close(stop)
+				load.Wait()
+				t.Fatalf("timed out waiting for %s (ok %d, unavailable %d, other %d)", what, ok.Load(), unavailable.Load(), other.Load())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("requests to succeed", func() bool { return ok.Load() > 20 })
+	if err := cluster.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("requests to fail while PostgreSQL is down", func() bool { return unavailable.Load() > 10 })
+	if err := client.Ready(ctx); kms.ErrorCode(err) != kms.EUnavailable {
+		t.Errorf("readyz while PostgreSQL is down: %v", err)
+	}
+	before := ok.Load()
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("requests to succeed again", func() bool { return ok.Load() > before+20 })
+	close(stop)
+	load.Wait()
+	if n := other.Load(); n > 0 {
+		t.Errorf("%d requests failed with another error than unavailable, e.g. %v", n, firstOther.Load())
+	}
+	if err := client.Ready(ctx); err != nil {
+		t.Errorf("readyz after restart: %v", err)
+	}
+	t.Logf("ok %d, unavailable %d", ok.Load(), unavailable.Load())
+}

@@ -1,0 +1,257 @@
+// Package config reads s3kms configuration files (YAML) into Go values.
+//
+// Secrets are never written into a configuration file: any string value
+// may reference environment variables as ${NAME}. References are expanded
+// in scalar values after YAML parsing, so a variable's content can never
+// change the file's structure; a reference to an unset variable is an
+// error rather than an empty string. Unknown fields are errors, so a typo
+// does not silently fall back to a default.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// KMS is the configuration of `s3kms kms serve`.
+type KMS struct {
+	// Listen is the address of the HTTPS data-key and admin API.
+	Listen string `yaml:"listen"`
+	TLS    TLS    `yaml:"tls"`
+	Store  Store  `yaml:"store"`
+	// Protector guards root keys: "software" (master key file or env).
+	Protector Protector `yaml:"protector"`
+	Cache     Cache     `yaml:"cache"`
+	Deletion  Deletion  `yaml:"deletion"`
+	// Policies map client identities to allowed operations and keys.
+	Policies []Policy `yaml:"policies"`
+	Log      Log      `yaml:"log"`
+}
+
+// TLS names the server's certificate and the CA that signs client
+// certificates.
+type TLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
+}
+
+// Store selects the key store.
+type Store struct {
+	// Driver is "postgres" or "sqlite".
+	Driver string `yaml:"driver"`
+	// DSN is the PostgreSQL connection string (postgres).
+	DSN string `yaml:"dsn"`
+	// Path is the database file (sqlite).
+	Path string `yaml:"path"`
+}
+
+// Protector selects and configures the master-key protector.
+type Protector struct {
+	Kind string `yaml:"kind"`
+	// MasterKeyFile holds the 256-bit master key (hex, base64 or raw).
+	MasterKeyFile string `yaml:"master_key_file"`
+	// MasterKeyEnv names an environment variable holding the master key.
+	MasterKeyEnv string `yaml:"master_key_env"`
+}
+
+// Cache bounds the in-memory cache of opened root-key versions.
+type Cache struct {
+	Size int           `yaml:"size"`
+	TTL  time.Duration `yaml:"ttl"`
+}
+
+// Deletion bounds the waiting period of scheduled key deletions, in days.
+type Deletion struct {
+	MinDays int `yaml:"min_days"`
+	MaxDays int `yaml:"max_days"`
+}
+
+// Policy grants operations on keys to identities. An identity is the hex
+// SHA-256 of a client certificate's public key (`s3kms identity CERT`
+// prints it); IdentityCerts names certificate files instead.
+type Policy struct {
+	Name          string   `yaml:"name"`
+	Identities    []string `yaml:"identities"`
+	IdentityCerts []string `yaml:"identity_certs"`
+	Allow         []Rule   `yaml:"allow"`
+}
+
+// Rule allows operations on keys whose ids match a pattern ("*" wildcard).
+type Rule struct {
+	Ops  []string `yaml:"ops"`
+	Keys []string `yaml:"keys"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// DefaultKMS returns the defaults that a file overrides.
+func DefaultKMS() KMS {
+	return KMS{
+		Listen:    "127.0.0.1:7373",
+		Store:     Store{Driver: "sqlite", Path: "kms.db"},
+		Protector: Protector{Kind: "software"},
+		Cache:     Cache{Size: 10000, TTL: 5 * time.Minute},
+		Deletion:  Deletion{MinDays: 7, MaxDays: 30},
+		Log:       Log{Level: "info", Format: "text"},
+	}
+}
+
+// LoadKMS reads a KMS configuration file over the defaults.
+func LoadKMS(path string) (KMS, error) {
+	cfg := DefaultKMS()
+	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+		return KMS{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks values that have no sensible default.
+func (c *KMS) Validate() error {
+	var errs []string
+	if c.Listen == "" {
+		errs = append(errs, "listen is empty")
+	}
+	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.ClientCA == "" {
+		errs = append(errs, "tls.cert, tls.key and tls.client_ca are required (the KMS serves HTTPS with client certificates only)")
+	}
+	switch c.Store.Driver {
+	case "postgres":
+		if c.Store.DSN == "" {
+			errs = append(errs, "store.dsn is required for the postgres driver")
+		}
+	case "sqlite":
+		if c.Store.Path == "" {
+			errs = append(errs, "store.path is required for the sqlite driver")
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("store.driver %q is not postgres or sqlite", c.Store.Driver))
+	}
+	if c.Protector.Kind != "software" {
+		errs = append(errs, fmt.Sprintf("protector.kind %q is not supported (software)", c.Protector.Kind))
+	} else if (c.Protector.MasterKeyFile == "") == (c.Protector.MasterKeyEnv == "") {
+		errs = append(errs, "set exactly one of protector.master_key_file and protector.master_key_env")
+	}
+	if len(c.Policies) == 0 {
+		errs = append(errs, "policies is empty: no client could do anything")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Load decodes the YAML file at path into v (a pointer to a struct holding
+// defaults), expanding ${NAME} references in scalars with lookup.
+func Load(path string, v any, lookup func(string) (string, bool)) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if err := Decode(data, v, lookup); err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Decode is Load on bytes.
+func Decode(data []byte, v any, lookup func(string) (string, bool)) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if doc.Kind == 0 {
+		return nil // empty file: defaults
+	}
+	if err := expandNode(&doc, lookup); err != nil {
+		return err
+	}
+	// Re-encode the expanded tree and decode strictly: yaml.Node.Decode
+	// cannot reject unknown fields.
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
+		s, err := Expand(n.Value, lookup)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		n.Value = s
+		n.Style = yaml.DoubleQuotedStyle // keep it a string whatever it holds
+		n.Tag = "!!str"
+	}
+	for _, c := range n.Content {
+		if err := expandNode(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Expand replaces ${NAME} references in s. "$$" stands for "$". An unset
+// variable or an unterminated reference is an error. The error names the
+// variable, never its value.
+func Expand(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		if i+1 >= len(s) || s[i+1] != '{' {
+			b.WriteByte('$')
+			continue
+		}
+		end := strings.IndexByte(s[i+2:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("unterminated ${ reference")
+		}
+		name := s[i+2 : i+2+end]
+		if !validEnvName(name) {
+			return "", fmt.Errorf("invalid variable name %q", name)
+		}
+		val, ok := lookup(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		b.WriteString(val)
+		i += 2 + end
+	}
+	return b.String(), nil
+}
+
+func validEnvName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		if !(c == '_' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

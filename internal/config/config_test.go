@@ -1,0 +1,103 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func lookupFrom(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestExpand(t *testing.T) {
+	env := lookupFrom(map[string]string{"A": "x", "DSN": "postgres://u:p@h/db", "EMPTY": ""})
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "x"},
+		{in: "pre-${A}-post", want: "pre-x-post"},
+		{in: "${DSN}", want: "postgres://u:p@h/db"},
+		{in: "${EMPTY}", want: ""},
+		{in: "$$ and $ alone", want: "$ and $ alone"},
+		{in: "${MISSING}", err: "MISSING is not set"},
+		{in: "${A", err: "unterminated"},
+		{in: "${1A}", err: "invalid variable name"},
+		{in: "${}", err: "invalid variable name"},
+	}
+	for _, tt := range tests {
+		got, err := Expand(tt.in, env)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Expand(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Expand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestLoadKMS(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.yaml")
+	const file = `
+listen: 127.0.0.1:9000
+tls: {cert: /c, key: /k, client_ca: /ca}
+store: {driver: postgres, dsn: "${TEST_S3KMS_DSN}"}
+protector: {kind: software, master_key_env: S3KMS_MASTER_KEY}
+cache: {size: 5, ttl: 1m}
+policies:
+  - name: admin
+    identities: ["${TEST_S3KMS_ID}"]
+    allow: [{ops: ["*"], keys: ["*"]}]
+`
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_S3KMS_DSN", "host=/tmp dbname=kms # not: yaml")
+	t.Setenv("TEST_S3KMS_ID", "123")
+	cfg, err := LoadKMS(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.DSN != "host=/tmp dbname=kms # not: yaml" {
+		t.Errorf("DSN = %q: the variable's content must stay one string", cfg.Store.DSN)
+	}
+	if cfg.Cache.TTL != time.Minute || cfg.Cache.Size != 5 || cfg.Listen != "127.0.0.1:9000" {
+		t.Errorf("cache/listen = %+v %q", cfg.Cache, cfg.Listen)
+	}
+	if cfg.Deletion.MinDays != 7 {
+		t.Errorf("defaults lost: %+v", cfg.Deletion)
+	}
+	if cfg.Policies[0].Identities[0] != "123" {
+		t.Errorf("identities = %v", cfg.Policies[0].Identities)
+	}
+}
+
+func TestLoadKMSErrors(t *testing.T) {
+	tests := []struct{ name, file, want string }{
+		{"unknown field", "listen: x\nlistne: y\n", "field listne not found"},
+		{"missing tls", "listen: x\npolicies: [{name: a}]\nprotector: {kind: software, master_key_file: f}\n", "tls.cert"},
+		{"bad driver", "store: {driver: mysql}\n", "mysql"},
+		{"unset env", "store: {dsn: \"${TEST_S3KMS_UNSET_VAR}\"}\n", "TEST_S3KMS_UNSET_VAR is not set"},
+		{"bad yaml", "listen: [\n", "yaml"},
+		{"two master sources", "protector: {kind: software, master_key_file: a, master_key_env: B}\n", "exactly one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadKMS(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want containing %q", err, tt.want)
+			}
+		})
+	}
+}

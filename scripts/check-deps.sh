@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks that what the tests need is installed, and says how to install it.
+set -euo pipefail
+missing=0
+need() { # need CMD-or-PATH "how to install"
+  if ! command -v "$1" >/dev/null 2>&1 && [[ ! -x $1 ]]; then
+    echo "missing: $1 — install with: $2" >&2
+    missing=1
+  fi
+}
+need go "see https://go.dev/doc/install (Go 1.26+)"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+if [[ -z $pgbin && -z ${S3KMS_TEST_POSTGRES:-} ]]; then
+  echo "missing: PostgreSQL server binaries — install with: apt-get install postgresql (or set S3KMS_TEST_POSTGRES to a DSN)" >&2
+  missing=1
+fi
+if [[ $(id -u) == 0 && -n $pgbin ]] && ! id postgres >/dev/null 2>&1; then
+  echo "missing: the 'postgres' system user (tests run PostgreSQL as it when run as root) — apt-get install postgresql creates it" >&2
+  missing=1
+fi
+exit $missing
