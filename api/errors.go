@@ -61,7 +61,12 @@ func invalid(format string, args ...any) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string, err error) int {
 	status, we := toWire(err)
 	we.RequestID = kms.RequestIDFrom(r.Context())
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		// A dependency is down: expected during outages, one line each.
+		s.log.Warn("request failed", "route", route, "request_id", we.RequestID,
+			"code", kms.ErrorCode(err), "err", err)
+	case status >= 500:
 		s.log.Error("request failed", "route", route, "request_id", we.RequestID,
 			"code", kms.ErrorCode(err), "err", err)
 	}
