@@ -52,7 +52,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("kms: Store, Audit, Protector and Policy are required")
 	}
 	s := &Service{
-		store: cfg.Store, audit: cfg.Audit, protector: cfg.Protector, policy: cfg.Policy,
+		store: cfg.Store, audit: newGroupAudit(cfg.Audit), protector: cfg.Protector, policy: cfg.Policy,
 		log: cfg.Logger, now: cfg.Now, rand: cfg.Rand,
 		minDays: cfg.MinDeletionDays, maxDays: cfg.MaxDeletionDays,
 	}

@@ -18,7 +18,34 @@ type AuditLog struct {
 	db *DB
 }
 
-var _ kms.AuditLog = (*AuditLog)(nil)
+var (
+	_ kms.AuditLog     = (*AuditLog)(nil)
+	_ kms.AuditBatcher = (*AuditLog)(nil)
+)
+
+// AppendAuditBatch inserts events in one transaction (one commit, one WAL
+// flush); the database assigns their ids in order.
+func (l *AuditLog) AppendAuditBatch(ctx context.Context, events []kms.AuditEvent) error {
+	b := &pgx.Batch{}
+	for _, e := range events {
+		var ctxJSON any
+		if e.Context != nil {
+			j, err := json.Marshal(e.Context)
+			if err != nil {
+				return kms.Wrap(kms.EInternal, err, "append audit: encode context")
+			}
+			ctxJSON = json.RawMessage(j)
+		}
+		b.Queue(`INSERT INTO audit
+			(time, identity, operation, key_id, key_version, result, context, request_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			e.Time, e.Identity, e.Operation, e.KeyID, e.KeyVersion, e.Result, ctxJSON, e.RequestID)
+	}
+	err := pgx.BeginFunc(ctx, l.db.pool, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+	return l.db.fail(err, "append audit batch")
+}
 
 // AppendAudit inserts e. If e.ID is 0 the database assigns the next id;
 // otherwise e.ID is stored as given and a duplicate is kms.EConflict.

@@ -17,7 +17,40 @@ type AuditLog struct {
 	db *DB
 }
 
-var _ kms.AuditLog = (*AuditLog)(nil)
+var (
+	_ kms.AuditLog     = (*AuditLog)(nil)
+	_ kms.AuditBatcher = (*AuditLog)(nil)
+)
+
+// AppendAuditBatch inserts events in one transaction (one fsync); the
+// database assigns their ids in order.
+func (l *AuditLog) AppendAuditBatch(ctx context.Context, events []kms.AuditEvent) error {
+	err := l.db.writeTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit
+			(time, identity, operation, key_id, key_version, result, context, request_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, e := range events {
+			var ctxJSON any
+			if e.Context != nil {
+				b, err := json.Marshal(e.Context)
+				if err != nil {
+					return err
+				}
+				ctxJSON = string(b)
+			}
+			if _, err := stmt.ExecContext(ctx, formatTime(e.Time), e.Identity, e.Operation, e.KeyID,
+				e.KeyVersion, e.Result, ctxJSON, e.RequestID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return mapErr(err, "append audit batch")
+}
 
 // AppendAudit inserts e. If e.ID is 0 the database assigns the next id;
 // otherwise e.ID is stored as given and a duplicate is kms.EConflict.

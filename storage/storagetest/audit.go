@@ -168,3 +168,30 @@ func testAuditExplicitID(t *testing.T, s Store) {
 		t.Fatalf("got %+v, want %+v", got, e)
 	}
 }
+
+// testAuditBatch checks the optional group-commit ability: a batch lands
+// in order with ids assigned, exactly like appending one by one.
+func testAuditBatch(t *testing.T, s Store) {
+	b, ok := s.(kms.AuditBatcher)
+	if !ok {
+		t.Fatal("store does not implement kms.AuditBatcher; both backends must")
+	}
+	es := sixEvents()
+	must(t, b.AppendAuditBatch(t.Context(), es[:4]))
+	must(t, b.AppendAuditBatch(t.Context(), es[4:]))
+	got, err := s.ListAudit(t.Context(), kms.AuditFilter{})
+	must(t, err)
+	if len(got) != len(es) {
+		t.Fatalf("listed %d events, want %d", len(got), len(es))
+	}
+	for i, g := range got {
+		want := es[len(es)-1-i]
+		want.ID = g.ID
+		if i > 0 && g.ID >= got[i-1].ID {
+			t.Fatalf("ids not decreasing: %+v", got)
+		}
+		if !reflect.DeepEqual(normEvents([]kms.AuditEvent{g}), normEvents([]kms.AuditEvent{want})) {
+			t.Fatalf("event %d differs\n got: %+v\nwant: %+v", i, g, want)
+		}
+	}
+}

@@ -184,6 +184,7 @@ func ExerciseKeyStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"AuditPaging", testAuditPaging},
 		{"AuditContextNilEmpty", testAuditContextNilEmpty},
 		{"AuditExplicitID", testAuditExplicitID},
+		{"AuditBatch", testAuditBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
