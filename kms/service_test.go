@@ -537,3 +537,21 @@ func BenchmarkDecrypt(b *testing.B) {
 		})
 	}
 }
+
+func TestCacheExpires(t *testing.T) {
+	h := newHarness(t, 16) // TTL one minute
+	h.create(t, "bucket/b1", kms.PurposeBucketRoot)
+	gen := func() {
+		t.Helper()
+		if _, err := h.svc.GenerateDataKey(h.node, "bucket/b1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen()
+	gen()
+	h.clock.add(2 * time.Minute)
+	gen()
+	if hits, misses := h.svc.CacheStats(); hits != 1 || misses != 2 {
+		t.Errorf("cache hits/misses = %d/%d, want 1/2 (expired entry reopened)", hits, misses)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pgtest"
+	"github.com/s3kms/s3kms/internal/pki"
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 )
@@ -398,4 +400,86 @@ func TestKMSOnPostgresSurvivesRestart(t *testing.T) {
 		t.Errorf("readyz after restart: %v", err)
 	}
 	t.Logf("ok %d, unavailable %d", ok.Load(), unavailable.Load())
+}
+
+// TestKMSServeAndMigrate runs `s3kms migrate` and `s3kms kms serve` as an
+// operator would, from a configuration file with a separate policy file and
+// the master key in an environment variable.
+func TestKMSServeAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	set, err := pki.OpenSet(filepath.Join(dir, "tls"), "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"admin"} {
+		if _, err := set.Ensure(n, nil, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := set.Ensure("kms", []string{"127.0.0.1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	kmsCert, kmsKey := set.Files("kms")
+	adminCert, adminKey := set.Files("admin")
+	t.Setenv("TEST_S3KMS_MASTER", strings.Repeat("ab", 32))
+	// A free port: serve has no way to report one it picked itself.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(dir, "kms.yaml")
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(conf, `
+listen: `+addr+`
+tls: {cert: `+kmsCert+`, key: `+kmsKey+`, client_ca: `+set.CAFile()+`}
+store: {driver: sqlite, path: `+filepath.Join(dir, "kms.db")+`}
+protector: {kind: software, master_key_env: TEST_S3KMS_MASTER}
+policy_file: policies.yaml
+log: {level: error}
+`)
+	write(filepath.Join(dir, "policies.yaml"), `
+policies:
+  - name: admin
+    identity_certs: [`+adminCert+`]
+    allow: [{ops: ["*"], keys: ["*"]}]
+`)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"migrate", "--config", conf}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errOut.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"kms", "serve", "--config", conf}, nil, io.Discard, &errOut) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited with %d", code)
+		}
+	}()
+	env := map[string]string{
+		"S3KMS_KMS_ENDPOINT": "https://" + addr, "S3KMS_CA_FILE": set.CAFile(),
+		"S3KMS_CLIENT_CERT": adminCert, "S3KMS_CLIENT_KEY": adminKey,
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, stderr, code := admin(t, env, "key", "create", "served")
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kms serve never answered: %s / %s", stderr, errOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var k wire.Key
+	adminJSON(t, env, &k, "key", "show", "served")
+	if k.ID != "served" || k.Versions[0].Protector != "software" {
+		t.Fatalf("show = %+v", k)
+	}
 }

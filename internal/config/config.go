@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type KMS struct {
 	Deletion  Deletion  `yaml:"deletion"`
 	// Policies map client identities to allowed operations and keys.
 	Policies []Policy `yaml:"policies"`
+	// PolicyFile names a YAML file with more policies under "policies:",
+	// so that access can be managed apart from the server configuration.
+	PolicyFile string `yaml:"policy_file"`
 	Log      Log      `yaml:"log"`
 }
 
@@ -108,11 +112,26 @@ func DefaultKMS() KMS {
 	}
 }
 
-// LoadKMS reads a KMS configuration file over the defaults.
+// LoadKMS reads a KMS configuration file over the defaults, and its
+// policy file if it names one (a relative path is relative to the
+// configuration file).
 func LoadKMS(path string) (KMS, error) {
 	cfg := DefaultKMS()
 	if err := Load(path, &cfg, os.LookupEnv); err != nil {
 		return KMS{}, err
+	}
+	if cfg.PolicyFile != "" {
+		pf := cfg.PolicyFile
+		if !filepath.IsAbs(pf) {
+			pf = filepath.Join(filepath.Dir(path), pf)
+		}
+		var extra struct {
+			Policies []Policy `yaml:"policies"`
+		}
+		if err := Load(pf, &extra, os.LookupEnv); err != nil {
+			return KMS{}, err
+		}
+		cfg.Policies = append(cfg.Policies, extra.Policies...)
 	}
 	return cfg, cfg.Validate()
 }

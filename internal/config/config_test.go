@@ -101,3 +101,34 @@ func TestLoadKMSErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("kms.yaml", `
+tls: {cert: /c, key: /k, client_ca: /ca}
+protector: {kind: software, master_key_file: /m}
+policy_file: policies.yaml
+`)
+	write("policies.yaml", `
+policies:
+  - name: s3node
+    identity_certs: [/etc/s3node.crt]
+    allow: [{ops: [generate, decrypt], keys: ["bucket/*"]}]
+`)
+	cfg, err := LoadKMS(filepath.Join(dir, "kms.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Policies) != 1 || cfg.Policies[0].Name != "s3node" {
+		t.Fatalf("policies = %+v", cfg.Policies)
+	}
+	write("policies.yaml", "policies: [{name: x, nope: 1}]\n")
+	if _, err := LoadKMS(filepath.Join(dir, "kms.yaml")); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown field in policy file: %v", err)
+	}
+}
