@@ -34,7 +34,7 @@ type KMS struct {
 	// PolicyFile names a YAML file with more policies under "policies:",
 	// so that access can be managed apart from the server configuration.
 	PolicyFile string `yaml:"policy_file"`
-	Log      Log      `yaml:"log"`
+	Log        Log    `yaml:"log"`
 }
 
 // TLS names the server's certificate and the CA that signs client
