@@ -1,0 +1,407 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"database/sql"
+
+	"github.com/s3kms/s3kms/s3node"
+)
+
+// objectCols are the columns of s3_objects read into an ObjectVersion, in
+// scanObject's order; objectInsertCols those written by insertObject.
+const (
+	objectCols = `o.id, o.key, o.version_id, o.is_current, o.delete_marker, o.size, o.stored_size,
+	o.etag, o.last_modified, o.owner, o.content_type, o.content_encoding, o.content_disposition,
+	o.content_language, o.cache_control, o.expires, o.user_metadata, o.tags, o.storage_class,
+	o.checksums, o.checksum_type, o.blob_id, o.parts_count, o.sse_type, o.sse_sealed_key,
+	o.sse_key_id, o.sse_key_version, o.sse_customer_key_md5, o.sse_format, o.sse_context`
+	objectInsertCols = `bucket_id, key, version_id, is_current, delete_marker, size, stored_size,
+	etag, last_modified, owner, content_type, content_encoding, content_disposition,
+	content_language, cache_control, expires, user_metadata, tags, storage_class,
+	checksums, checksum_type, blob_id, parts_count, sse_type, sse_sealed_key,
+	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context`
+)
+
+// sseCols holds the nullable encryption columns.
+type sseCols struct {
+	typ, keyID, md5, format *string
+	sealed, context         []byte
+	version                 *int32
+}
+
+func (c *sseCols) dest() []any {
+	return []any{&c.typ, &c.sealed, &c.keyID, &c.version, &c.md5, &c.format, &c.context}
+}
+
+func (c *sseCols) info() (*s3node.EncryptionInfo, error) {
+	if c.typ == nil {
+		return nil, nil
+	}
+	e := &s3node.EncryptionInfo{Type: s3node.SSEType(*c.typ), SealedKey: nilIfEmpty(c.sealed)}
+	if c.keyID != nil {
+		e.KeyID = *c.keyID
+	}
+	if c.version != nil {
+		e.KeyVersion = int(*c.version)
+	}
+	if c.md5 != nil {
+		e.CustomerKeyMD5 = *c.md5
+	}
+	if c.format != nil {
+		e.Format = *c.format
+	}
+	var err error
+	e.Context, err = decodeMap(c.context)
+	return e, err
+}
+
+func sseArgs(e *s3node.EncryptionInfo) []any {
+	if e == nil {
+		return []any{nil, nil, nil, nil, nil, nil, nil}
+	}
+	return []any{string(e.Type), nilIfEmpty(e.SealedKey), e.KeyID, e.KeyVersion, e.CustomerKeyMD5, e.Format, encodeMap(e.Context)}
+}
+
+func scanObject(row scanner, bucket string) (s3node.ObjectVersion, error) {
+	var v s3node.ObjectVersion
+	var meta, tags, sums []byte
+	var blob *string
+	var modified string
+	var sse sseCols
+	dest := []any{&v.Seq, &v.Key, &v.VersionID, &v.IsLatest, &v.DeleteMarker, &v.Size, &v.StoredSize,
+		&v.ETag, &modified, &v.Owner, &v.ContentType, &v.ContentEncoding, &v.ContentDisposition,
+		&v.ContentLanguage, &v.CacheControl, &v.Expires, &meta, &tags, &v.StorageClass,
+		&sums, &v.ChecksumType, &blob, &v.PartsCount}
+	if err := row.Scan(append(dest, sse.dest()...)...); err != nil {
+		return v, err
+	}
+	v.Bucket = bucket
+	if blob != nil {
+		v.BlobID = *blob
+	}
+	var err error
+	if v.LastModified, err = parseTime(modified); err != nil {
+		return v, err
+	}
+	if v.UserMetadata, err = decodeMap(meta); err != nil {
+		return v, err
+	}
+	if v.Tags, err = decodeMap(tags); err != nil {
+		return v, err
+	}
+	if v.Checksums, err = decodeMap(sums); err != nil {
+		return v, err
+	}
+	v.Encryption, err = sse.info()
+	return v, err
+}
+
+// lockKey would serialise writers of one key; SQLite's write
+// transaction already serialises all writers.
+func lockKey(context.Context, *sql.Tx, string, string) error { return nil }
+
+// insertObject makes v the current version of its key. The caller holds
+// the write transaction and has removed a replaced null version.
+func insertObject(ctx context.Context, tx *sql.Tx, bucketID string, v s3node.ObjectVersion) (int64, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE s3_objects SET is_current = 0
+		WHERE bucket_id = ?1 AND key = ?2 AND is_current`, bucketID, v.Key); err != nil {
+		return 0, err
+	}
+	var blob any
+	if v.BlobID != "" {
+		blob = v.BlobID
+	}
+	args := []any{bucketID, v.Key, v.VersionID, true, v.DeleteMarker, v.Size, v.StoredSize,
+		v.ETag, formatTime(v.LastModified), v.Owner, v.ContentType, v.ContentEncoding, v.ContentDisposition,
+		v.ContentLanguage, v.CacheControl, v.Expires, encodeMap(v.UserMetadata), encodeMap(v.Tags), v.StorageClass,
+		encodeMap(v.Checksums), v.ChecksumType, blob, len(v.Parts)}
+	args = append(args, sseArgs(v.Encryption)...)
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO s3_objects (`+objectInsertCols+`) VALUES
+		(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+		 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) RETURNING id`, args...).Scan(&id)
+	if err != nil || len(v.Parts) == 0 {
+		return id, err
+	}
+	for _, p := range v.Parts {
+		_, err := tx.ExecContext(ctx, `INSERT INTO s3_segments (object_id, part_number, blob_id, part_offset, size, stored_size, etag, checksums)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+			id, p.PartNumber, p.BlobID, p.Offset, p.Size, p.StoredSize, p.ETag, encodeMap(p.Checksums))
+		if err != nil {
+			return id, err
+		}
+	}
+	return id, nil
+}
+
+// removeVersion deletes one version row (and its segments) and returns
+// the blobs it referenced. found is false if there was none.
+func removeVersion(ctx context.Context, tx *sql.Tx, bucketID, key, versionID string) (found, current, marker bool, blobs []string, err error) {
+	// Segments first, to return their blob ids (ON DELETE CASCADE would
+	// drop them silently).
+	rows, err := tx.QueryContext(ctx, `DELETE FROM s3_segments WHERE object_id IN (SELECT id FROM s3_objects
+		WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3) RETURNING blob_id`, bucketID, key, versionID)
+	if err != nil {
+		return false, false, false, nil, err
+	}
+	if blobs, err = collect(rows, scanString); err != nil {
+		return false, false, false, nil, err
+	}
+	var blob *string
+	err = tx.QueryRowContext(ctx, `DELETE FROM s3_objects WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3
+		RETURNING is_current, delete_marker, blob_id`, bucketID, key, versionID).Scan(&current, &marker, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, false, nil, nil
+	}
+	if err != nil {
+		return false, false, false, nil, err
+	}
+	if blob != nil {
+		blobs = append(blobs, *blob)
+	}
+	return true, current, marker, blobs, nil
+}
+
+// promoteNewest makes the newest remaining version of key current.
+func promoteNewest(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE s3_objects SET is_current = 1 WHERE id = (
+		SELECT id FROM s3_objects WHERE bucket_id = ?1 AND key = ?2 ORDER BY id DESC LIMIT 1)`, bucketID, key)
+	return err
+}
+
+// putVersion writes v as the current version following the bucket's
+// versioning state, in tx.
+func putVersion(ctx context.Context, tx *sql.Tx, bucketID string, vs s3node.VersioningState, v s3node.ObjectVersion) (s3node.PutResult, error) {
+	if err := lockKey(ctx, tx, bucketID, v.Key); err != nil {
+		return s3node.PutResult{}, err
+	}
+	var res s3node.PutResult
+	if vs == s3node.Enabled {
+		v.VersionID = s3node.NewVersionID()
+	} else {
+		v.VersionID = s3node.NullVersionID
+		_, _, _, blobs, err := removeVersion(ctx, tx, bucketID, v.Key, s3node.NullVersionID)
+		if err != nil {
+			return res, err
+		}
+		res.Unreferenced = blobs
+	}
+	id, err := insertObject(ctx, tx, bucketID, v)
+	res.VersionID, res.Seq = v.VersionID, id
+	return res, err
+}
+
+func checkVersion(v s3node.ObjectVersion) error {
+	if err := checkNames(v.Bucket, v.Key); err != nil {
+		return err
+	}
+	if v.Key == "" {
+		return invalid("an object key is required")
+	}
+	if v.DeleteMarker {
+		return invalid("a delete marker is written by DeleteObject")
+	}
+	if v.BlobID != "" && len(v.Parts) > 0 {
+		return invalid("an object is either one blob or a list of parts")
+	}
+	return nil
+}
+
+// PutObject stores v as the current version of its key.
+func (s *S3Store) PutObject(ctx context.Context, v s3node.ObjectVersion) (s3node.PutResult, error) {
+	if err := checkVersion(v); err != nil {
+		return s3node.PutResult{}, err
+	}
+	var res s3node.PutResult
+	err := s.tx(ctx, "put object", func(tx *sql.Tx) error {
+		id, vs, err := bucketRef(ctx, tx, v.Bucket, "")
+		if err != nil {
+			return err
+		}
+		res, err = putVersion(ctx, tx, id, vs, v)
+		return err
+	})
+	if err != nil {
+		return s3node.PutResult{}, err
+	}
+	return res, nil
+}
+
+// GetObject returns the current version (versionID "") or the given one.
+func (s *S3Store) GetObject(ctx context.Context, bucket, key, versionID string) (s3node.ObjectVersion, error) {
+	if err := checkNames(bucket, key, versionID); err != nil {
+		return s3node.ObjectVersion{}, err
+	}
+	bid, _, err := bucketRef(ctx, s.db.read, bucket, "")
+	if err != nil {
+		return s3node.ObjectVersion{}, s.fail(err, "get object")
+	}
+	v, err := getVersion(ctx, s.db.read, bid, bucket, key, versionID, "")
+	if err != nil {
+		return v, s.fail(err, "get object")
+	}
+	return v, nil
+}
+
+func getVersion(ctx context.Context, q querier, bucketID, bucket, key, versionID, lock string) (s3node.ObjectVersion, error) {
+	cond, arg := `o.is_current`, any(nil)
+	if versionID != "" {
+		cond, arg = `o.version_id = ?3`, versionID
+	}
+	args := []any{bucketID, key}
+	if arg != nil {
+		args = append(args, arg)
+	}
+	v, err := scanObject(q.QueryRowContext(ctx, `SELECT `+objectCols+` FROM s3_objects o
+		WHERE o.bucket_id = ?1 AND o.key = ?2 AND `+cond+` `+lock, args...), bucket)
+	if errors.Is(err, sql.ErrNoRows) {
+		if versionID == "" {
+			return v, s3node.Errorf(s3node.ENotFound, s3node.NoSuchKey, "key %q not found", key)
+		}
+		return v, s3node.Errorf(s3node.ENotFound, s3node.NoSuchVersion, "version %q of key %q not found", versionID, key)
+	}
+	if err != nil || v.PartsCount == 0 {
+		return v, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT part_number, blob_id, part_offset, size, stored_size, etag, checksums
+		FROM s3_segments WHERE object_id = ?1 ORDER BY part_number`, v.Seq)
+	if err != nil {
+		return v, err
+	}
+	v.Parts, err = collect(rows, func(r scanner) (s3node.Segment, error) {
+		var p s3node.Segment
+		var sums []byte
+		if err := r.Scan(&p.PartNumber, &p.BlobID, &p.Offset, &p.Size, &p.StoredSize, &p.ETag, &sums); err != nil {
+			return p, err
+		}
+		var err error
+		p.Checksums, err = decodeMap(sums)
+		return p, err
+	})
+	return v, err
+}
+
+// DeleteObject deletes without a version id, as the versioning state says.
+func (s *S3Store) DeleteObject(ctx context.Context, bucket, key string) (s3node.DeleteResult, error) {
+	if err := checkNames(bucket, key); err != nil {
+		return s3node.DeleteResult{}, err
+	}
+	var res s3node.DeleteResult
+	err := s.tx(ctx, "delete object", func(tx *sql.Tx) error {
+		bid, vs, err := bucketRef(ctx, tx, bucket, "")
+		if err != nil {
+			return err
+		}
+		if err := lockKey(ctx, tx, bid, key); err != nil {
+			return err
+		}
+		if vs != s3node.Enabled {
+			found, current, marker, blobs, err := removeVersion(ctx, tx, bid, key, s3node.NullVersionID)
+			if err != nil {
+				return err
+			}
+			res.Unreferenced = blobs
+			if vs == s3node.Unversioned {
+				if found && current {
+					err = promoteNewest(ctx, tx, bid, key)
+				}
+				if found {
+					res.VersionID, res.DeleteMarker = s3node.NullVersionID, marker
+				}
+				return err
+			}
+		}
+		m := s3node.ObjectVersion{Key: key, DeleteMarker: true, VersionID: s3node.NullVersionID, LastModified: time.Now().UTC()}
+		if vs == s3node.Enabled {
+			m.VersionID = s3node.NewVersionID()
+		}
+		_, err = insertObject(ctx, tx, bid, m)
+		res.VersionID, res.DeleteMarker = m.VersionID, true
+		return err
+	})
+	if err != nil {
+		return s3node.DeleteResult{}, err
+	}
+	return res, nil
+}
+
+// DeleteVersion removes one version for good.
+func (s *S3Store) DeleteVersion(ctx context.Context, bucket, key, versionID string) (s3node.DeleteResult, error) {
+	if err := checkNames(bucket, key, versionID); err != nil {
+		return s3node.DeleteResult{}, err
+	}
+	var res s3node.DeleteResult
+	err := s.tx(ctx, "delete version", func(tx *sql.Tx) error {
+		bid, _, err := bucketRef(ctx, tx, bucket, "")
+		if err != nil {
+			return err
+		}
+		if err := lockKey(ctx, tx, bid, key); err != nil {
+			return err
+		}
+		found, current, marker, blobs, err := removeVersion(ctx, tx, bid, key, versionID)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return s3node.Errorf(s3node.ENotFound, s3node.NoSuchVersion, "version %q of key %q not found", versionID, key)
+		}
+		res = s3node.DeleteResult{VersionID: versionID, DeleteMarker: marker, Unreferenced: blobs}
+		if current {
+			return promoteNewest(ctx, tx, bid, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return s3node.DeleteResult{}, err
+	}
+	return res, nil
+}
+
+// UpdateObject changes a version's tags or encryption info.
+func (s *S3Store) UpdateObject(ctx context.Context, bucket, key, versionID string, u s3node.ObjectUpdate) (s3node.ObjectVersion, error) {
+	if err := checkNames(bucket, key, versionID); err != nil {
+		return s3node.ObjectVersion{}, err
+	}
+	var v s3node.ObjectVersion
+	err := s.tx(ctx, "update object", func(tx *sql.Tx) error {
+		bid, _, err := bucketRef(ctx, tx, bucket, "")
+		if err != nil {
+			return err
+		}
+		if err := lockKey(ctx, tx, bid, key); err != nil {
+			return err
+		}
+		v, err = getVersion(ctx, tx, bid, bucket, key, versionID, "")
+		if err != nil {
+			return err
+		}
+		if v.DeleteMarker {
+			return invalid("a delete marker has no tags or data")
+		}
+		if u.SetTags {
+			v.Tags = nil
+			if len(u.Tags) > 0 {
+				v.Tags = u.Tags
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE s3_objects SET tags = ?2 WHERE id = ?1`, v.Seq, encodeMap(u.Tags)); err != nil {
+				return err
+			}
+		}
+		if u.SetEncryption {
+			v.Encryption = u.Encryption
+			args := append([]any{v.Seq}, sseArgs(u.Encryption)...)
+			_, err := tx.ExecContext(ctx, `UPDATE s3_objects SET sse_type = ?2, sse_sealed_key = ?3, sse_key_id = ?4,
+				sse_key_version = ?5, sse_customer_key_md5 = ?6, sse_format = ?7, sse_context = ?8 WHERE id = ?1`, args...)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return s3node.ObjectVersion{}, err
+	}
+	return v, nil
+}
