@@ -95,6 +95,7 @@ func (s *Service) GetKey(ctx context.Context, id string) (info KeyInfo, err erro
 	for i := range vs {
 		vs[i].Wrapped = nil
 	}
+	o.version = k.CurrentVersion
 	return KeyInfo{Key: k, Versions: vs}, nil
 }
 
