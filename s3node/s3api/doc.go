@@ -1,0 +1,41 @@
+// Package s3api is the S3 node's HTTP server: an S3-compatible handler
+// with AWS S3 as the reference for behaviour, status codes and XML shapes.
+//
+// # Request flow
+//
+// Every request goes through Server.ServeHTTP:
+//
+//  1. a request id (x-amz-request-id) and host id (x-amz-id-2) are chosen
+//     and set on every response, errors included; a panic becomes
+//     InternalError;
+//  2. the request is authenticated with sigv4.Verify (an anonymous request
+//     is AccessDenied); the access key's user comes from Config.Users;
+//  3. the target is parsed: path-style (/bucket/key) or virtual-hosted-style
+//     (Host bucket.Domain[:port], path = key);
+//  4. the one route table (routeTable in router.go) maps method, target kind
+//     (service, bucket, object) and sub-resource (?location, ?uploads, …)
+//     to a handler. A sub-resource known to S3 but not served yet answers
+//     NotImplemented; a method the resource does not support answers
+//     MethodNotAllowed;
+//  5. for bucket and object routes the bucket is loaded and its owner
+//     compared with the caller (AccessDenied otherwise);
+//  6. the handler returns (*response, error). One function (Server.finish)
+//     writes every response: headers, XML document or streamed body; every
+//     error goes through toS3Error, the one mapping from s3node domain
+//     errors and sigv4 errors to s3err codes, and is rendered by s3err.Write.
+//
+// # Bodies
+//
+// Request bodies are only read through sigv4.Result.Body, which verifies
+// the payload hash, streaming chunk signatures and checksum trailers as it
+// streams; an object is committed to the data store only after that reader
+// returned io.EOF. Object data is never buffered whole: PutObject streams
+// into a DataStore.BlobWriter, GetObject streams from the blobs, reading a
+// range through io.ReaderAt.
+//
+// # Not yet served
+//
+// Versioning configuration, multipart uploads, copy, tagging, ACLs,
+// POST uploads and server-side encryption have their routes in the table
+// and answer NotImplemented until their handlers land.
+package s3api

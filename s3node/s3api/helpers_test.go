@@ -1,0 +1,210 @@
+package s3api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+
+	"github.com/s3kms/s3kms/storage/blobfs"
+	"github.com/s3kms/s3kms/storage/sqlite"
+)
+
+const (
+	region      = "us-east-1"
+	aliceKey    = "AKIAALICE0000000000"
+	aliceSecret = "alice-secret-0123456789"
+	bobKey      = "AKIABOB00000000000000"
+	bobSecret   = "bob-secret-0123456789"
+)
+
+var testUsers = StaticUsers{
+	aliceKey: {Secret: aliceSecret, CanonicalID: "alice-canonical", DisplayName: "alice"},
+	bobKey:   {Secret: bobSecret, CanonicalID: "bob-canonical", DisplayName: "bob"},
+}
+
+// env is one S3 node on SQLite and blobfs in a temp dir, behind a TLS
+// httptest server.
+type env struct {
+	srv    *httptest.Server
+	s      *Server
+	domain string
+
+	mu       sync.Mutex
+	payloads map[string]bool // x-amz-content-sha256 values of PUTs seen
+}
+
+// sawPayload reports whether a PUT arrived with the payload hash mode.
+func (e *env) sawPayload(mode string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.payloads[mode]
+}
+
+func newEnv(t *testing.T, domain string) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "s3.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data, err := blobfs.New(filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Meta: db.S3Store(), Data: data, Users: testUsers, Region: region, Domain: domain,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{s: s, domain: domain, payloads: map[string]bool{}}
+	h := s.Handler()
+	e.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			e.mu.Lock()
+			e.payloads[r.Header.Get("X-Amz-Content-Sha256")] = true
+			e.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// client returns an SDK client for the given credentials (nil:
+// anonymous), path-style unless the env has a domain.
+func (e *env) client(creds *aws.Credentials) *s3.Client {
+	o := s3.Options{
+		Region:                     region,
+		BaseEndpoint:               aws.String(e.srv.URL),
+		UsePathStyle:               true,
+		HTTPClient:                 e.srv.Client(),
+		RetryMaxAttempts:           1,
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenSupported,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenSupported,
+	}
+	if creds != nil {
+		c := *creds
+		o.Credentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return c, nil })
+	} else {
+		o.Credentials = aws.AnonymousCredentials{}
+	}
+	if e.domain != "" {
+		// Every host name of the domain dials the test server; its
+		// certificate names 127.0.0.1 only.
+		addr := e.srv.Listener.Addr().String()
+		_, port, _ := net.SplitHostPort(addr)
+		tr := e.srv.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // test server
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}
+		o.HTTPClient = &http.Client{Transport: tr}
+		o.BaseEndpoint = aws.String("https://" + e.domain + ":" + port)
+		o.UsePathStyle = false
+	}
+	return s3.New(o)
+}
+
+func alice() *aws.Credentials {
+	return &aws.Credentials{AccessKeyID: aliceKey, SecretAccessKey: aliceSecret}
+}
+
+func bob() *aws.Credentials {
+	return &aws.Credentials{AccessKeyID: bobKey, SecretAccessKey: bobSecret}
+}
+
+// wantCode fails unless err is an S3 error with code (and status, if not 0).
+func wantCode(t *testing.T, err error, code string, status int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want %s, got success", code)
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want %s, got %v", code, err)
+	}
+	if code != "" && ae.ErrorCode() != code {
+		t.Fatalf("want %s, got %s (%v)", code, ae.ErrorCode(), err)
+	}
+	if status != 0 {
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) || re.HTTPStatusCode() != status {
+			t.Fatalf("want status %d, got %v", status, err)
+		}
+	}
+}
+
+// raw sends a request signed by alice with a hex payload hash (or
+// anonymous when creds is nil) and returns the response with its body read.
+func (e *env) raw(t *testing.T, creds *aws.Credentials, method, path string, body []byte, hdr http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	if creds != nil {
+		sum := sha256.Sum256(body)
+		h := hex.EncodeToString(sum[:])
+		if v := hdr.Get("X-Amz-Content-Sha256"); v != "" {
+			h = v // a test of a lying payload hash
+		}
+		req.Header.Set("X-Amz-Content-Sha256", h)
+		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, h, "s3", region, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+func mustCreateBucket(t *testing.T, c *s3.Client, name string) {
+	t.Helper()
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("CreateBucket %s: %v", name, err)
+	}
+}
+
+func mustPut(t *testing.T, c *s3.Client, bucket, key string, data []byte) *s3.PutObjectOutput {
+	t.Helper()
+	out, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatalf("PutObject %s/%s: %v", bucket, key, err)
+	}
+	return out
+}

@@ -1,0 +1,348 @@
+package s3api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/s3err"
+)
+
+// getObject serves GetObject.
+func (s *Server) getObject(rq *request) (*response, error) { return s.readObject(rq, true) }
+
+// headObject serves HeadObject: GetObject without the body (and, through
+// s3err.Write, without an error body).
+func (s *Server) headObject(rq *request) (*response, error) { return s.readObject(rq, false) }
+
+// responseOverrides are the query parameters that override response
+// headers of GetObject and HeadObject.
+var responseOverrides = [][2]string{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
+}
+
+func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
+	r := rq.r
+	ctx := r.Context()
+	q := r.URL.Query()
+	if q.Has("partNumber") {
+		return nil, s3err.Msg(s3err.NotImplemented, "partNumber is not supported yet.")
+	}
+	if err := refuseSSE(r.Header); err != nil {
+		return nil, err
+	}
+	versionID := q.Get("versionId")
+	v, err := s.meta.GetObject(ctx, rq.bucketName, rq.key, versionID)
+	if err != nil {
+		return nil, err
+	}
+	if v.DeleteMarker {
+		e := s3err.New(s3err.NoSuchKey)
+		if versionID != "" {
+			e = s3err.New(s3err.MethodNotAllowed)
+		}
+		e.Header = http.Header{"X-Amz-Delete-Marker": {"true"}}
+		if v.VersionID != s3node.NullVersionID {
+			e.Header.Set("x-amz-version-id", v.VersionID)
+		}
+		return nil, e
+	}
+	if v.Encryption != nil {
+		return nil, s3err.Msg(s3err.NotImplemented, "Reading encrypted objects is not supported yet.")
+	}
+
+	resp := &response{header: objectHeaders(v)}
+	if err := checkConditions(r.Header, v.ETag, v.LastModified); err != nil {
+		if e := (*s3err.Error)(nil); errors.As(err, &e) && e.Code == s3err.NotModified {
+			e.Header = http.Header{}
+			for _, k := range []string{"ETag", "Last-Modified", "Cache-Control", "Expires", "x-amz-version-id"} {
+				if val := resp.header.Get(k); val != "" {
+					e.Header.Set(k, val)
+				}
+			}
+		}
+		return nil, err
+	}
+	for _, o := range responseOverrides {
+		if val, ok := q[o[0]]; ok {
+			resp.header.Set(o[1], strings.Join(val, ","))
+		}
+	}
+
+	start, length := int64(0), v.Size
+	if rng := r.Header.Get("Range"); rng != "" {
+		a, n, ok, err := parseRange(rng, v.Size)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			start, length = a, n
+			resp.status = http.StatusPartialContent
+			resp.header.Set("Content-Range", "bytes "+formatSize(a)+"-"+formatSize(a+n-1)+"/"+formatSize(v.Size))
+		}
+	}
+	if resp.status != http.StatusPartialContent && strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		for alg, val := range v.Checksums {
+			resp.header.Set("x-amz-checksum-"+strings.ToLower(alg), val)
+		}
+		if v.ChecksumType != "" {
+			resp.header.Set("x-amz-checksum-type", v.ChecksumType)
+		}
+	}
+	resp.header.Set("Content-Length", formatSize(length))
+	if withBody {
+		segs, err := segments(v)
+		if err != nil {
+			return nil, err
+		}
+		body, err := s.openRange(ctx, segs, start, length)
+		if err != nil {
+			return nil, err
+		}
+		resp.body = body
+	}
+	return resp, nil
+}
+
+// objectHeaders are the response headers describing a version.
+func objectHeaders(v s3node.ObjectVersion) http.Header {
+	h := http.Header{}
+	h.Set("ETag", v.ETag)
+	h.Set("Last-Modified", v.LastModified.UTC().Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Content-Type", v.ContentType)
+	set := func(k, val string) {
+		if val != "" {
+			h.Set(k, val)
+		}
+	}
+	set("Content-Encoding", v.ContentEncoding)
+	set("Content-Disposition", v.ContentDisposition)
+	set("Content-Language", v.ContentLanguage)
+	set("Cache-Control", v.CacheControl)
+	set("Expires", v.Expires)
+	set("x-amz-storage-class", v.StorageClass)
+	if v.VersionID != "" && v.VersionID != s3node.NullVersionID {
+		h.Set("x-amz-version-id", v.VersionID)
+	}
+	if v.PartsCount > 0 {
+		h.Set("x-amz-mp-parts-count", strconv.Itoa(v.PartsCount))
+	}
+	if len(v.Tags) > 0 {
+		h.Set("x-amz-tagging-count", strconv.Itoa(len(v.Tags)))
+	}
+	for k, val := range v.UserMetadata {
+		h["X-Amz-Meta-"+k] = []string{val}
+	}
+	return h
+}
+
+// parseRange parses a Range header against an object of size bytes. It
+// returns ok=false when the header is to be ignored (not a single byte
+// range, as AWS), and InvalidRange when no byte of the range exists.
+func parseRange(v string, size int64) (start, length int64, ok bool, err error) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, nil
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, nil
+	}
+	invalid := func() (int64, int64, bool, error) {
+		e := s3err.New(s3err.InvalidRange).With("RangeRequested", v).With("ActualObjectSize", formatSize(size))
+		e.Header = http.Header{"Content-Range": {"bytes */" + formatSize(size)}}
+		return 0, 0, false, e
+	}
+	num := func(s string) (int64, bool) {
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil
+	}
+	if first == "" { // suffix: the last n bytes
+		n, good := num(last)
+		if !good {
+			return 0, 0, false, nil
+		}
+		if n == 0 || size == 0 {
+			return invalid()
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	}
+	a, good := num(first)
+	if !good {
+		return 0, 0, false, nil
+	}
+	b := size - 1
+	if last != "" {
+		if b, good = num(last); !good || b < a {
+			return 0, 0, false, nil
+		}
+	}
+	if a >= size {
+		return invalid()
+	}
+	b = min(b, size-1)
+	return a, b - a + 1, true, nil
+}
+
+// checkConditions evaluates the conditional headers in AWS's order:
+// If-Match (else If-Unmodified-Since) fails with PreconditionFailed;
+// then If-None-Match (else If-Modified-Since) with NotModified. When
+// If-Match holds, If-Unmodified-Since is ignored; when If-None-Match is
+// present, If-Modified-Since is ignored.
+func checkConditions(h http.Header, etag string, modified time.Time) error {
+	modified = modified.Truncate(time.Second)
+	if im := h.Get("If-Match"); im != "" {
+		if !etagMatches(im, etag) {
+			return s3err.New(s3err.PreconditionFailed).With("Condition", "If-Match")
+		}
+	} else if ius := h.Get("If-Unmodified-Since"); ius != "" {
+		if t, err := http.ParseTime(ius); err == nil && modified.After(t) {
+			return s3err.New(s3err.PreconditionFailed).With("Condition", "If-Unmodified-Since")
+		}
+	}
+	if inm := h.Get("If-None-Match"); inm != "" {
+		if etagMatches(inm, etag) {
+			return s3err.New(s3err.NotModified)
+		}
+	} else if ims := h.Get("If-Modified-Since"); ims != "" {
+		if t, err := http.ParseTime(ims); err == nil && !modified.After(t) {
+			return s3err.New(s3err.NotModified)
+		}
+	}
+	return nil
+}
+
+// etagMatches reports whether the list of entity tags in a header (or
+// "*") matches etag. Quotes and weak prefixes are ignored.
+func etagMatches(list, etag string) bool {
+	want := strings.Trim(etag, `"`)
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return true
+		}
+		t = strings.TrimPrefix(t, "W/")
+		if strings.Trim(t, `"`) == want {
+			return true
+		}
+	}
+	return false
+}
+
+// segment is a piece of an object's data stored in one blob.
+type segment struct {
+	blobID string
+	offset int64 // in the object
+	size   int64
+}
+
+// segments lists where a version's data lives.
+func segments(v s3node.ObjectVersion) ([]segment, error) {
+	if len(v.Parts) == 0 {
+		if v.Size == 0 {
+			return nil, nil
+		}
+		if v.BlobID == "" {
+			return nil, s3node.Errorf(s3node.EInternal, "", "object %q has no data", v.Key)
+		}
+		return []segment{{blobID: v.BlobID, size: v.Size}}, nil
+	}
+	segs := make([]segment, len(v.Parts))
+	for i, p := range v.Parts {
+		segs[i] = segment{blobID: p.BlobID, offset: p.Offset, size: p.Size}
+	}
+	return segs, nil
+}
+
+// openRange returns a reader of length bytes from start, over the
+// segments' blobs. The first blob is opened at once (so that a missing
+// blob is an error before the status line); later ones as they are
+// reached. Each blob is read through io.ReaderAt: nothing is buffered.
+func (s *Server) openRange(ctx context.Context, segs []segment, start, length int64) (io.ReadCloser, error) {
+	rr := &rangeReader{ctx: ctx, data: s.data, pos: start, end: start + length}
+	for _, sg := range segs {
+		if sg.offset+sg.size > start && sg.offset < start+length {
+			rr.segs = append(rr.segs, sg)
+		}
+	}
+	if len(rr.segs) > 0 {
+		if err := rr.open(); err != nil {
+			return nil, err
+		}
+	}
+	return rr, nil
+}
+
+type rangeReader struct {
+	ctx      context.Context
+	data     s3node.DataStore
+	segs     []segment // remaining segments, the first one current
+	pos, end int64     // object offsets
+	cur      s3node.Blob
+	sr       *io.SectionReader
+}
+
+func (rr *rangeReader) open() error {
+	sg := rr.segs[0]
+	b, err := rr.data.Open(rr.ctx, sg.blobID)
+	if err != nil {
+		return err
+	}
+	if b.Size() < sg.size {
+		b.Close()
+		return s3node.Errorf(s3node.EInternal, "", "blob %s is shorter than its object", sg.blobID)
+	}
+	from := rr.pos - sg.offset
+	to := min(rr.end, sg.offset+sg.size) - sg.offset
+	rr.cur, rr.sr = b, io.NewSectionReader(b, from, to-from)
+	return nil
+}
+
+func (rr *rangeReader) Read(p []byte) (int, error) {
+	for {
+		if rr.sr == nil {
+			if len(rr.segs) == 0 {
+				return 0, io.EOF
+			}
+			if err := rr.open(); err != nil {
+				return 0, err
+			}
+		}
+		n, err := rr.sr.Read(p)
+		rr.pos += int64(n)
+		if err == io.EOF {
+			rr.cur.Close()
+			rr.cur, rr.sr = nil, nil
+			rr.segs = rr.segs[1:]
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (rr *rangeReader) Close() error {
+	if rr.cur != nil {
+		err := rr.cur.Close()
+		rr.cur, rr.sr = nil, nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package s3api
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/s3err"
+	"github.com/s3kms/s3kms/s3node/sigv4"
+)
+
+// kind is what a request addresses.
+type kind uint8
+
+const (
+	kindService kind = iota // no bucket: ListBuckets
+	kindBucket              // a bucket
+	kindObject              // an object in a bucket
+)
+
+// routeKey selects a route: method, target kind and sub-resource (the
+// query parameter naming what the request is about, "" for none).
+type routeKey struct {
+	method string
+	kind   kind
+	sub    string
+}
+
+// handlerFunc serves one operation. It returns the response to write or an
+// error; it never writes to the client itself.
+type handlerFunc func(s *Server, rq *request) (*response, error)
+
+// route is one row of the table.
+type route struct {
+	op string      // S3 operation name, for logs
+	fn handlerFunc // nil: known to S3, not served yet (NotImplemented)
+	// newBucket marks the route that creates its bucket: the bucket is not
+	// loaded nor its owner checked before the handler runs.
+	newBucket bool
+}
+
+// subResources lists, in priority order, the query parameters that name a
+// sub-resource. The first one present in a request is its sub-resource.
+// "list-type=2" stands for list-type with the value 2 (ListObjectsV2).
+var subResources = []string{
+	"uploadId", "uploads", "versioning", "location", "tagging", "acl", "policy",
+	"policyStatus", "cors", "lifecycle", "encryption", "website", "logging",
+	"notification", "replication", "requestPayment", "object-lock", "retention",
+	"legal-hold", "torrent", "restore", "select", "attributes", "accelerate",
+	"analytics", "inventory", "metrics", "intelligent-tiering",
+	"ownershipControls", "publicAccessBlock", "delete", "versions", "list-type=2",
+}
+
+// routeTable is the one table from (method, kind, sub-resource) to
+// operation. Rows with a nil handler are S3 operations this node does not
+// serve yet: they answer NotImplemented.
+func routeTable() map[routeKey]route {
+	const (
+		get, head, put, post, del = http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete
+	)
+	t := map[routeKey]route{
+		{get, kindService, ""}: {op: "ListBuckets", fn: (*Server).listBuckets},
+
+		{put, kindBucket, ""}:                  {op: "CreateBucket", fn: (*Server).createBucket, newBucket: true},
+		{head, kindBucket, ""}:                 {op: "HeadBucket", fn: (*Server).headBucket},
+		{del, kindBucket, ""}:                  {op: "DeleteBucket", fn: (*Server).deleteBucket},
+		{get, kindBucket, "location"}:          {op: "GetBucketLocation", fn: (*Server).getBucketLocation},
+		{get, kindBucket, ""}:                  {op: "ListObjects", fn: (*Server).listObjectsV1},
+		{get, kindBucket, "list-type=2"}:       {op: "ListObjectsV2", fn: (*Server).listObjectsV2},
+		{get, kindBucket, "versions"}:          {op: "ListObjectVersions"},
+		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads"},
+		{post, kindBucket, "delete"}:           {op: "DeleteObjects"},
+		{post, kindBucket, ""}:                 {op: "PostObject"},
+		{get, kindBucket, "versioning"}:        {op: "GetBucketVersioning"},
+		{put, kindBucket, "versioning"}:        {op: "PutBucketVersioning"},
+		{get, kindBucket, "tagging"}:           {op: "GetBucketTagging"},
+		{put, kindBucket, "tagging"}:           {op: "PutBucketTagging"},
+		{del, kindBucket, "tagging"}:           {op: "DeleteBucketTagging"},
+		{get, kindBucket, "encryption"}:        {op: "GetBucketEncryption"},
+		{put, kindBucket, "encryption"}:        {op: "PutBucketEncryption"},
+		{del, kindBucket, "encryption"}:        {op: "DeleteBucketEncryption"},
+		{get, kindBucket, "acl"}:               {op: "GetBucketAcl"},
+		{put, kindBucket, "acl"}:               {op: "PutBucketAcl"},
+		{get, kindBucket, "policy"}:            {op: "GetBucketPolicy"},
+		{put, kindBucket, "policy"}:            {op: "PutBucketPolicy"},
+		{del, kindBucket, "policy"}:            {op: "DeleteBucketPolicy"},
+		{get, kindBucket, "object-lock"}:       {op: "GetObjectLockConfiguration"},
+		{get, kindBucket, "ownershipControls"}: {op: "GetBucketOwnershipControls"},
+
+		{put, kindObject, ""}:           {op: "PutObject", fn: (*Server).putObject},
+		{get, kindObject, ""}:           {op: "GetObject", fn: (*Server).getObject},
+		{head, kindObject, ""}:          {op: "HeadObject", fn: (*Server).headObject},
+		{del, kindObject, ""}:           {op: "DeleteObject", fn: (*Server).deleteObject},
+		{post, kindObject, "uploads"}:   {op: "CreateMultipartUpload"},
+		{put, kindObject, "uploadId"}:   {op: "UploadPart"}, // also UploadPartCopy
+		{get, kindObject, "uploadId"}:   {op: "ListParts"},
+		{post, kindObject, "uploadId"}:  {op: "CompleteMultipartUpload"},
+		{del, kindObject, "uploadId"}:   {op: "AbortMultipartUpload"},
+		{get, kindObject, "tagging"}:    {op: "GetObjectTagging"},
+		{put, kindObject, "tagging"}:    {op: "PutObjectTagging"},
+		{del, kindObject, "tagging"}:    {op: "DeleteObjectTagging"},
+		{get, kindObject, "acl"}:        {op: "GetObjectAcl"},
+		{put, kindObject, "acl"}:        {op: "PutObjectAcl"},
+		{get, kindObject, "attributes"}: {op: "GetObjectAttributes"},
+		{get, kindObject, "retention"}:  {op: "GetObjectRetention"},
+		{get, kindObject, "legal-hold"}: {op: "GetObjectLegalHold"},
+		{post, kindObject, "restore"}:   {op: "RestoreObject"},
+		{post, kindObject, "select"}:    {op: "SelectObjectContent"},
+	}
+	return t
+}
+
+// request is what a handler gets.
+type request struct {
+	r          *http.Request
+	requestID  string
+	user       Identity
+	auth       *sigv4.Result
+	bucketName string
+	key        string
+	bucket     s3node.Bucket // loaded for every route but CreateBucket
+}
+
+// target parses the bucket and key of r, virtual-hosted-style when the
+// Host is a sub-domain of the configured Domain, else path-style.
+func (s *Server) target(r *http.Request) (bucket, key string) {
+	path := r.URL.Path
+	if s.domain != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.TrimSuffix(host, "."))
+		if b, ok := strings.CutSuffix(host, "."+s.domain); ok && b != "" {
+			return b, strings.TrimPrefix(path, "/")
+		}
+	}
+	path = strings.TrimPrefix(path, "/")
+	bucket, key, _ = strings.Cut(path, "/")
+	return bucket, key
+}
+
+// subResource returns the sub-resource named by the query.
+func subResource(r *http.Request) string {
+	q := r.URL.Query()
+	for _, name := range subResources {
+		if name == "list-type=2" {
+			if q.Get("list-type") == "2" {
+				return name
+			}
+			continue
+		}
+		if q.Has(name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// lookup finds the route of a request: NotImplemented for an S3 operation
+// not served yet or a sub-resource without a row for this method,
+// MethodNotAllowed for a method the resource does not support.
+func (s *Server) lookup(method string, k kind, sub string) (route, error) {
+	rt, ok := s.routes[routeKey{method, k, sub}]
+	switch {
+	case ok && rt.fn != nil:
+		return rt, nil
+	case ok:
+		return rt, s3err.New(s3err.NotImplemented)
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+	default:
+		return route{}, s3err.New(s3err.MethodNotAllowed)
+	}
+	if sub != "" {
+		return route{}, s3err.New(s3err.NotImplemented)
+	}
+	return route{}, s3err.New(s3err.MethodNotAllowed)
+}
+
+// serveHTTP is the whole request pipeline (see the package doc).
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &trackingWriter{ResponseWriter: w}
+	rq := &request{r: r, requestID: newRequestID()}
+	defer s.recoverPanic(rw, rq)
+
+	resp, err := s.dispatch(rq)
+	s.finish(rw, rq, resp, err)
+}
+
+func (s *Server) dispatch(rq *request) (*response, error) {
+	r := rq.r
+	if err := s.authenticate(rq); err != nil {
+		return nil, err
+	}
+
+	rq.bucketName, rq.key = s.target(r)
+	k := kindService
+	switch {
+	case rq.key != "":
+		k = kindObject
+	case rq.bucketName != "":
+		k = kindBucket
+	}
+	rt, err := s.lookup(r.Method, k, subResource(r))
+	if err != nil {
+		return nil, err
+	}
+	if k != kindService && !rt.newBucket {
+		if err := s.authorizeBucket(rq); err != nil {
+			return nil, err
+		}
+	}
+	return rt.fn(s, rq)
+}
