@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 )
 
 // KeyStore implements kms.KeyStore on PostgreSQL.
@@ -21,22 +22,15 @@ type KeyStore struct {
 
 var _ kms.KeyStore = (*KeyStore)(nil)
 
-const keyColumns = `id, purpose, exportable, state, enabled, current_version,
-	description, owner, created_at, updated_at, deletion_date, revision`
-
-const versionColumns = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
-
 // CreateKey stores k with its first version v in one transaction.
 func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) error {
-	if v.Version != 1 || k.CurrentVersion != 1 || (v.KeyID != "" && v.KeyID != k.ID) {
-		return kms.Errorf(kms.EInvalid, "create key %q: the first version must be version 1 of the same key", k.ID)
+	v, err := rows.CheckFirstVersion(k, v)
+	if err != nil {
+		return err
 	}
-	v.KeyID = k.ID
-	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO keys (`+keyColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
-			k.Description, k.Owner, k.CreatedAt, k.UpdatedAt, k.DeletionDate, k.Revision)
+	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}
@@ -49,19 +43,14 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 }
 
 func insertVersion(ctx context.Context, tx pgx.Tx, v kms.KeyVersion) error {
-	wrapped := v.Wrapped
-	if wrapped == nil {
-		wrapped = []byte{} // NOT NULL column; nil would be sent as NULL
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO key_versions (`+versionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID, v.CreatedAt, v.DestroyedAt)
+	_, err := tx.Exec(ctx, `INSERT INTO key_versions (`+rows.VersionCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, rows.VersionArgs(v, codec{})...)
 	return err
 }
 
 // GetKey returns the key id.
 func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
-	k, err := scanKey(s.db.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = $1`, id))
+	k, err := scanKey(s.db.pool.QueryRow(ctx, `SELECT `+rows.KeyCols+` FROM keys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return kms.Key{}, kms.Errorf(kms.ENotFound, "key %q not found", id)
 	}
@@ -74,12 +63,12 @@ func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
 // ListKeys returns up to limit keys with ids after after, in byte order
 // (the id column is COLLATE "C"). A limit <= 0 means no limit.
 func (s *KeyStore) ListKeys(ctx context.Context, after string, limit int) ([]kms.Key, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT `+keyColumns+` FROM keys
+	rs, err := s.db.pool.Query(ctx, `SELECT `+rows.KeyCols+` FROM keys
 		WHERE id > $1 ORDER BY id LIMIT $2`, after, sqlLimit(limit))
 	if err != nil {
 		return nil, s.db.fail(err, "list keys")
 	}
-	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kms.Key, error) { return scanKey(r) })
+	keys, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (kms.Key, error) { return scanKey(r) })
 	if err != nil {
 		return nil, s.db.fail(err, "list keys")
 	}
@@ -137,7 +126,7 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 
 // GetVersion returns one version of key id.
 func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.KeyVersion, error) {
-	v, err := scanVersion(s.db.pool.QueryRow(ctx, `SELECT `+versionColumns+` FROM key_versions
+	v, err := scanVersion(s.db.pool.QueryRow(ctx, `SELECT `+rows.VersionCols+` FROM key_versions
 		WHERE key_id = $1 AND version = $2`, id, version))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return kms.KeyVersion{}, kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
@@ -150,12 +139,12 @@ func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.
 
 // ListVersions returns all versions of key id, oldest first.
 func (s *KeyStore) ListVersions(ctx context.Context, id string) ([]kms.KeyVersion, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT `+versionColumns+` FROM key_versions
+	rs, err := s.db.pool.Query(ctx, `SELECT `+rows.VersionCols+` FROM key_versions
 		WHERE key_id = $1 ORDER BY version`, id)
 	if err != nil {
 		return nil, s.db.fail(err, "list key versions")
 	}
-	vs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (kms.KeyVersion, error) { return scanVersion(r) })
+	vs, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (kms.KeyVersion, error) { return scanVersion(r) })
 	if err != nil {
 		return nil, s.db.fail(err, "list key versions")
 	}
@@ -187,13 +176,13 @@ func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time)
 // deletion date is at or before t, earliest first. A limit <= 0 means no
 // limit.
 func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT id FROM keys
+	rs, err := s.db.pool.Query(ctx, `SELECT id FROM keys
 		WHERE deletion_date <= $1 AND state <> $2
 		ORDER BY deletion_date, id LIMIT $3`, t, string(kms.StateDestroyed), sqlLimit(limit))
 	if err != nil {
 		return nil, s.db.fail(err, "list keys due for deletion")
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	ids, err := pgx.CollectRows(rs, pgx.RowTo[string])
 	if err != nil {
 		return nil, s.db.fail(err, "list keys due for deletion")
 	}
@@ -213,41 +202,6 @@ func (s *KeyStore) exists(ctx context.Context, id string) error {
 	return nil
 }
 
-func scanKey(row pgx.Row) (kms.Key, error) {
-	var k kms.Key
-	var purpose, state string
-	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
-		&k.Description, &k.Owner, &k.CreatedAt, &k.UpdatedAt, &k.DeletionDate, &k.Revision)
-	if err != nil {
-		return kms.Key{}, err
-	}
-	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
-	k.CreatedAt, k.UpdatedAt, k.DeletionDate = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), utcPtr(k.DeletionDate)
-	return k, nil
-}
-
-func scanVersion(row pgx.Row) (kms.KeyVersion, error) {
-	var v kms.KeyVersion
-	err := row.Scan(&v.KeyID, &v.Version, &v.Wrapped, &v.Protector, &v.MasterKeyID, &v.CreatedAt, &v.DestroyedAt)
-	if err != nil {
-		return kms.KeyVersion{}, err
-	}
-	if len(v.Wrapped) == 0 {
-		v.Wrapped = nil // destroyed: the same on every backend
-	}
-	v.CreatedAt, v.DestroyedAt = v.CreatedAt.UTC(), utcPtr(v.DestroyedAt)
-	return v, nil
-}
-
-// utcPtr returns t in UTC: pgx returns timestamptz in the local zone.
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // sqlLimit turns a limit <= 0 into NULL, which LIMIT reads as "no limit".
 func sqlLimit(limit int) any {
 	if limit <= 0 {
@@ -255,3 +209,6 @@ func sqlLimit(limit int) any {
 	}
 	return limit
 }
+
+func scanKey(r pgx.Row) (kms.Key, error)            { return rows.ScanKey(r, codec{}) }
+func scanVersion(r pgx.Row) (kms.KeyVersion, error) { return rows.ScanVersion(r, codec{}) }

@@ -2,15 +2,14 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 )
 
 // S3Store implements s3node.MetadataStore on PostgreSQL (migration
@@ -82,23 +81,6 @@ func (s *S3Store) tx(ctx context.Context, op string, fn func(pgx.Tx) error) erro
 	return s.fail(pgx.BeginFunc(ctx, s.db.pool, fn), op)
 }
 
-func invalid(format string, args ...any) error {
-	return s3node.Errorf(s3node.EInvalid, s3node.InvalidArgument, format, args...)
-}
-
-func checkNames(names ...string) error {
-	for _, n := range names {
-		if !s3node.ValidKey(n) {
-			return invalid("name or key is not valid UTF-8 of at most 1024 bytes")
-		}
-	}
-	return nil
-}
-
-func noSuchBucket(name string) error {
-	return s3node.Errorf(s3node.ENotFound, s3node.NoSuchBucket, "bucket %q not found", name)
-}
-
 // querier is a pool or a transaction.
 type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
@@ -113,67 +95,18 @@ func bucketRef(ctx context.Context, q querier, name string, lock string) (id str
 	var vs string
 	err = q.QueryRow(ctx, `SELECT id, versioning FROM s3_buckets WHERE name = $1 `+lock, name).Scan(&id, &vs)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", "", noSuchBucket(name)
+		return "", "", rows.NoSuchBucket(name)
 	}
 	return id, s3node.VersioningState(vs), err
 }
 
-func encodeMap(m map[string]string) []byte {
-	if len(m) == 0 {
-		return nil
-	}
-	b, _ := json.Marshal(m) // a map[string]string always marshals
-	return b
-}
-
-func decodeMap(b []byte) (map[string]string, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("bad stored map: %w", err)
-	}
-	if len(m) == 0 {
-		return nil, nil
-	}
-	return m, nil
-}
-
-func nilIfEmpty(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-const bucketCols = `id, name, owner, created_at, region, versioning, tags, encryption`
-
-func scanBucket(row pgx.Row) (s3node.Bucket, error) {
-	var b s3node.Bucket
-	var vs string
-	var tags []byte
-	if err := row.Scan(&b.ID, &b.Name, &b.Owner, &b.CreatedAt, &b.Region, &vs, &tags, &b.Encryption); err != nil {
-		return b, err
-	}
-	b.CreatedAt = b.CreatedAt.UTC()
-	b.Versioning = s3node.VersioningState(vs)
-	b.Encryption = nilIfEmpty(b.Encryption)
-	var err error
-	b.Tags, err = decodeMap(tags)
-	return b, err
-}
-
 // CreateBucket stores b.
 func (s *S3Store) CreateBucket(ctx context.Context, b s3node.Bucket) error {
-	if b.ID == "" || b.Name == "" || !b.Versioning.Valid() {
-		return invalid("create bucket: id, name and a valid versioning state are required")
-	}
-	if err := checkNames(b.Name, b.ID); err != nil {
+	if err := rows.CheckBucket(b); err != nil {
 		return err
 	}
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO s3_buckets (`+bucketCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		b.ID, b.Name, b.Owner, b.CreatedAt, b.Region, string(b.Versioning), encodeMap(b.Tags), nilIfEmpty(b.Encryption))
+	_, err := s.db.pool.Exec(ctx, `INSERT INTO s3_buckets (`+rows.BucketCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		rows.BucketArgs(b, codec{})...)
 	if isUniqueViolation(err) {
 		return s3node.Errorf(s3node.EConflict, s3node.BucketAlreadyExists, "bucket %q already exists", b.Name)
 	}
@@ -182,30 +115,30 @@ func (s *S3Store) CreateBucket(ctx context.Context, b s3node.Bucket) error {
 
 // GetBucket returns the bucket name.
 func (s *S3Store) GetBucket(ctx context.Context, name string) (s3node.Bucket, error) {
-	if err := checkNames(name); err != nil {
+	if err := rows.CheckNames(name); err != nil {
 		return s3node.Bucket{}, err
 	}
-	b, err := scanBucket(s.db.pool.QueryRow(ctx, `SELECT `+bucketCols+` FROM s3_buckets WHERE name = $1`, name))
+	b, err := rows.ScanBucket(s.db.pool.QueryRow(ctx, `SELECT `+rows.BucketCols+` FROM s3_buckets WHERE name = $1`, name), codec{})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s3node.Bucket{}, noSuchBucket(name)
+		return s3node.Bucket{}, rows.NoSuchBucket(name)
 	}
 	return b, s.fail(err, "get bucket")
 }
 
 // ListBuckets returns owner's buckets ("" for all) by name.
 func (s *S3Store) ListBuckets(ctx context.Context, owner string) ([]s3node.Bucket, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT `+bucketCols+` FROM s3_buckets
+	rs, err := s.db.pool.Query(ctx, `SELECT `+rows.BucketCols+` FROM s3_buckets
 		WHERE $1 = '' OR owner = $1 ORDER BY name`, owner)
 	if err != nil {
 		return nil, s.fail(err, "list buckets")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (s3node.Bucket, error) { return scanBucket(r) })
+	out, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (s3node.Bucket, error) { return rows.ScanBucket(r, codec{}) })
 	return out, s.fail(err, "list buckets")
 }
 
 // DeleteBucket removes an empty bucket.
 func (s *S3Store) DeleteBucket(ctx context.Context, name string) error {
-	if err := checkNames(name); err != nil {
+	if err := rows.CheckNames(name); err != nil {
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
@@ -220,7 +153,7 @@ func (s *S3Store) DeleteBucket(ctx context.Context, name string) error {
 			return err
 		}
 		if used {
-			return s3node.Errorf(s3node.EConflict, s3node.BucketNotEmpty, "bucket %q is not empty", name)
+			return rows.BucketNotEmpty(name)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM s3_buckets WHERE id = $1`, id)
 		return err
@@ -228,17 +161,14 @@ func (s *S3Store) DeleteBucket(ctx context.Context, name string) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23503" {
 		// An object or upload was inserted concurrently.
-		return s3node.Errorf(s3node.EConflict, s3node.BucketNotEmpty, "bucket %q is not empty", name)
+		return rows.BucketNotEmpty(name)
 	}
 	return s.fail(err, "delete bucket")
 }
 
 // SetVersioning changes the bucket's versioning state.
 func (s *S3Store) SetVersioning(ctx context.Context, name string, state s3node.VersioningState) error {
-	if !state.Valid() {
-		return s3node.Errorf(s3node.EInvalid, s3node.InvalidVersioning, "invalid versioning state %q", state)
-	}
-	if err := checkNames(name); err != nil {
+	if err := rows.CheckVersioning(name, state); err != nil {
 		return err
 	}
 	return s.tx(ctx, "set versioning", func(tx pgx.Tx) error {
@@ -246,8 +176,8 @@ func (s *S3Store) SetVersioning(ctx context.Context, name string, state s3node.V
 		if err != nil {
 			return err
 		}
-		if state == s3node.Unversioned && cur != s3node.Unversioned {
-			return s3node.Errorf(s3node.EInvalid, s3node.InvalidVersioning, "a versioned bucket cannot become unversioned")
+		if err := rows.CheckVersioningChange(cur, state); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE s3_buckets SET versioning = $2 WHERE name = $1`, name, string(state))
 		return err
@@ -256,16 +186,16 @@ func (s *S3Store) SetVersioning(ctx context.Context, name string, state s3node.V
 
 // SetBucketTags replaces the bucket's tags.
 func (s *S3Store) SetBucketTags(ctx context.Context, name string, tags map[string]string) error {
-	return s.setBucketField(ctx, name, "tags", encodeMap(tags))
+	return s.setBucketField(ctx, name, "tags", rows.Map(tags, codec{}))
 }
 
 // SetBucketEncryption replaces the bucket's default-encryption config.
 func (s *S3Store) SetBucketEncryption(ctx context.Context, name string, config []byte) error {
-	return s.setBucketField(ctx, name, "encryption", nilIfEmpty(config))
+	return s.setBucketField(ctx, name, "encryption", rows.NilIfEmpty(config))
 }
 
-func (s *S3Store) setBucketField(ctx context.Context, name, column string, value []byte) error {
-	if err := checkNames(name); err != nil {
+func (s *S3Store) setBucketField(ctx context.Context, name, column string, value any) error {
+	if err := rows.CheckNames(name); err != nil {
 		return err
 	}
 	tag, err := s.db.pool.Exec(ctx, `UPDATE s3_buckets SET `+column+` = $2 WHERE name = $1`, name, value)
@@ -273,34 +203,18 @@ func (s *S3Store) setBucketField(ctx context.Context, name, column string, value
 		return s.fail(err, "update bucket")
 	}
 	if tag.RowsAffected() == 0 {
-		return noSuchBucket(name)
+		return rows.NoSuchBucket(name)
 	}
 	return nil
 }
 
-const userCols = `access_key_id, canonical_id, display_name, sealed_secret, created_at`
-
-func scanUser(row pgx.Row) (s3node.User, error) {
-	var u s3node.User
-	err := row.Scan(&u.AccessKeyID, &u.CanonicalID, &u.DisplayName, &u.SealedSecret, &u.CreatedAt)
-	u.CreatedAt = u.CreatedAt.UTC()
-	return u, err
-}
-
 // CreateUser stores u.
 func (s *S3Store) CreateUser(ctx context.Context, u s3node.User) error {
-	if u.AccessKeyID == "" {
-		return invalid("create user: an access key id is required")
-	}
-	if err := checkNames(u.AccessKeyID); err != nil {
+	if err := rows.CheckUser(u); err != nil {
 		return err
 	}
-	secret := u.SealedSecret
-	if secret == nil {
-		secret = []byte{}
-	}
-	_, err := s.db.pool.Exec(ctx, `INSERT INTO s3_users (`+userCols+`) VALUES ($1, $2, $3, $4, $5)`,
-		u.AccessKeyID, u.CanonicalID, u.DisplayName, secret, u.CreatedAt)
+	_, err := s.db.pool.Exec(ctx, `INSERT INTO s3_users (`+rows.UserCols+`) VALUES ($1, $2, $3, $4, $5)`,
+		rows.UserArgs(u, codec{})...)
 	if isUniqueViolation(err) {
 		return s3node.Errorf(s3node.EConflict, s3node.UserAlreadyExists, "user %q already exists", u.AccessKeyID)
 	}
@@ -309,23 +223,23 @@ func (s *S3Store) CreateUser(ctx context.Context, u s3node.User) error {
 
 // GetUser returns the user with the access key id.
 func (s *S3Store) GetUser(ctx context.Context, accessKeyID string) (s3node.User, error) {
-	if err := checkNames(accessKeyID); err != nil {
+	if err := rows.CheckNames(accessKeyID); err != nil {
 		return s3node.User{}, err
 	}
-	u, err := scanUser(s.db.pool.QueryRow(ctx, `SELECT `+userCols+` FROM s3_users WHERE access_key_id = $1`, accessKeyID))
+	u, err := rows.ScanUser(s.db.pool.QueryRow(ctx, `SELECT `+rows.UserCols+` FROM s3_users WHERE access_key_id = $1`, accessKeyID), codec{})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s3node.User{}, s3node.Errorf(s3node.ENotFound, s3node.NoSuchUser, "user %q not found", accessKeyID)
+		return s3node.User{}, rows.NoSuchUser(accessKeyID)
 	}
 	return u, s.fail(err, "get user")
 }
 
 // ListUsers returns all users by access key id.
 func (s *S3Store) ListUsers(ctx context.Context) ([]s3node.User, error) {
-	rows, err := s.db.pool.Query(ctx, `SELECT `+userCols+` FROM s3_users ORDER BY access_key_id`)
+	rs, err := s.db.pool.Query(ctx, `SELECT `+rows.UserCols+` FROM s3_users ORDER BY access_key_id`)
 	if err != nil {
 		return nil, s.fail(err, "list users")
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (s3node.User, error) { return scanUser(r) })
+	out, err := pgx.CollectRows(rs, func(r pgx.CollectableRow) (s3node.User, error) { return rows.ScanUser(r, codec{}) })
 	return out, s.fail(err, "list users")
 }
 
@@ -336,7 +250,7 @@ func (s *S3Store) DeleteUser(ctx context.Context, accessKeyID string) error {
 		return s.fail(err, "delete user")
 	}
 	if tag.RowsAffected() == 0 {
-		return s3node.Errorf(s3node.ENotFound, s3node.NoSuchUser, "user %q not found", accessKeyID)
+		return rows.NoSuchUser(accessKeyID)
 	}
 	return nil
 }

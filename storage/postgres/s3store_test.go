@@ -13,6 +13,7 @@ import (
 	"github.com/s3kms/s3kms/internal/pgtest"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
 
@@ -42,7 +43,7 @@ func bulkLoad(t testing.TB, db *DB, n int) s3node.Bucket {
 			md5(i::text), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 		FROM generate_series(1, $2) AS i`,
 	} {
-		if _, err := db.pool.Exec(ctx, `INSERT INTO s3_objects (`+objectInsertCols+`) `+q, b.ID, n); err != nil {
+		if _, err := db.pool.Exec(ctx, `INSERT INTO s3_objects (`+rows.ObjectInsertCols+`) `+q, b.ID, n); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -57,10 +58,10 @@ func TestS3ListingIsIndexDriven(t *testing.T) {
 	db := migrated(t)
 	b := bulkLoad(t, db, 50000)
 	plans := map[string]string{
-		"s3_objects_listing": `EXPLAIN SELECT ` + objectCols + ` FROM s3_objects o
+		"s3_objects_listing": `EXPLAIN SELECT ` + rows.ObjectCols + ` FROM s3_objects o
 			WHERE bucket_id = $1 AND is_current AND NOT delete_marker AND key >= $3 AND key < $4
 			ORDER BY key LIMIT $2`,
-		"s3_objects_versions": `EXPLAIN SELECT ` + objectCols + ` FROM s3_objects o
+		"s3_objects_versions": `EXPLAIN SELECT ` + rows.ObjectCols + ` FROM s3_objects o
 			WHERE bucket_id = $1 AND key >= $3 AND key < $4 ORDER BY key, id DESC LIMIT $2`,
 	}
 	for index, q := range plans {

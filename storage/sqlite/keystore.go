@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 )
 
 // KeyStore implements kms.KeyStore on SQLite.
@@ -17,23 +18,15 @@ type KeyStore struct {
 
 var _ kms.KeyStore = (*KeyStore)(nil)
 
-const keyColumns = `id, purpose, exportable, state, enabled, current_version,
-	description, owner, created_at, updated_at, deletion_date, revision`
-
-const versionColumns = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
-
 // CreateKey stores k with its first version v in one transaction.
 func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) error {
-	if v.Version != 1 || k.CurrentVersion != 1 || (v.KeyID != "" && v.KeyID != k.ID) {
-		return kms.Errorf(kms.EInvalid, "create key %q: the first version must be version 1 of the same key", k.ID)
+	v, err := rows.CheckFirstVersion(k, v)
+	if err != nil {
+		return err
 	}
-	v.KeyID = k.ID
-	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
-			k.Description, k.Owner, formatTime(k.CreatedAt), formatTime(k.UpdatedAt),
-			formatTimePtr(k.DeletionDate), k.Revision)
+	err = s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}
@@ -46,20 +39,14 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 }
 
 func insertVersion(ctx context.Context, tx *sql.Tx, v kms.KeyVersion) error {
-	wrapped := v.Wrapped
-	if wrapped == nil {
-		wrapped = []byte{} // NOT NULL column; the driver binds nil as NULL
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions (`+versionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID,
-		formatTime(v.CreatedAt), formatTimePtr(v.DestroyedAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions (`+rows.VersionCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, rows.VersionArgs(v, codec{})...)
 	return err
 }
 
 // GetKey returns the key id.
 func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
-	k, err := scanKey(s.db.read.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE id = ?`, id))
+	k, err := scanKey(s.db.read.QueryRowContext(ctx, `SELECT `+rows.KeyCols+` FROM keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return kms.Key{}, kms.Errorf(kms.ENotFound, "key %q not found", id)
 	}
@@ -72,12 +59,12 @@ func (s *KeyStore) GetKey(ctx context.Context, id string) (kms.Key, error) {
 // ListKeys returns up to limit keys with ids after after, in byte order
 // (SQLite's BINARY collation). A limit <= 0 means no limit.
 func (s *KeyStore) ListKeys(ctx context.Context, after string, limit int) ([]kms.Key, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys
+	rs, err := s.db.read.QueryContext(ctx, `SELECT `+rows.KeyCols+` FROM keys
 		WHERE id > ? ORDER BY id LIMIT ?`, after, sqlLimit(limit))
 	if err != nil {
 		return nil, mapErr(err, "list keys")
 	}
-	keys, err := collect(rows, scanKey)
+	keys, err := collect(rs, scanKey)
 	if err != nil {
 		return nil, mapErr(err, "list keys")
 	}
@@ -139,7 +126,7 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 
 // GetVersion returns one version of key id.
 func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.KeyVersion, error) {
-	v, err := scanVersion(s.db.read.QueryRowContext(ctx, `SELECT `+versionColumns+` FROM key_versions
+	v, err := scanVersion(s.db.read.QueryRowContext(ctx, `SELECT `+rows.VersionCols+` FROM key_versions
 		WHERE key_id = ? AND version = ?`, id, version))
 	if errors.Is(err, sql.ErrNoRows) {
 		return kms.KeyVersion{}, kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
@@ -152,12 +139,12 @@ func (s *KeyStore) GetVersion(ctx context.Context, id string, version int) (kms.
 
 // ListVersions returns all versions of key id, oldest first.
 func (s *KeyStore) ListVersions(ctx context.Context, id string) ([]kms.KeyVersion, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT `+versionColumns+` FROM key_versions
+	rs, err := s.db.read.QueryContext(ctx, `SELECT `+rows.VersionCols+` FROM key_versions
 		WHERE key_id = ? ORDER BY version`, id)
 	if err != nil {
 		return nil, mapErr(err, "list key versions")
 	}
-	vs, err := collect(rows, scanVersion)
+	vs, err := collect(rs, scanVersion)
 	if err != nil {
 		return nil, mapErr(err, "list key versions")
 	}
@@ -198,16 +185,13 @@ func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time)
 // limit.
 func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error) {
 	// Stored times are fixed-width UTC text, so text order is time order.
-	rows, err := s.db.read.QueryContext(ctx, `SELECT id FROM keys
+	rs, err := s.db.read.QueryContext(ctx, `SELECT id FROM keys
 		WHERE deletion_date <= ? AND state <> ?
 		ORDER BY deletion_date, id LIMIT ?`, formatTime(t), string(kms.StateDestroyed), sqlLimit(limit))
 	if err != nil {
 		return nil, mapErr(err, "list keys due for deletion")
 	}
-	ids, err := collect(rows, func(r scanner) (string, error) {
-		var id string
-		return id, r.Scan(&id)
-	})
+	ids, err := collect(rs, rows.ScanString)
 	if err != nil {
 		return nil, mapErr(err, "list keys due for deletion")
 	}
@@ -228,62 +212,23 @@ func (s *KeyStore) exists(ctx context.Context, id string) error {
 }
 
 // scanner is what *sql.Row and *sql.Rows have in common.
-type scanner interface{ Scan(dest ...any) error }
+type scanner = rows.Scanner
 
-func scanKey(row scanner) (kms.Key, error) {
-	var k kms.Key
-	var purpose, state, created, updated string
-	var deletion sql.NullString
-	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
-		&k.Description, &k.Owner, &created, &updated, &deletion, &k.Revision)
-	if err != nil {
-		return kms.Key{}, err
-	}
-	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
-	if k.CreatedAt, err = parseTime(created); err != nil {
-		return kms.Key{}, err
-	}
-	if k.UpdatedAt, err = parseTime(updated); err != nil {
-		return kms.Key{}, err
-	}
-	if k.DeletionDate, err = parseTimePtr(deletion); err != nil {
-		return kms.Key{}, err
-	}
-	return k, nil
-}
-
-func scanVersion(row scanner) (kms.KeyVersion, error) {
-	var v kms.KeyVersion
-	var created string
-	var destroyed sql.NullString
-	err := row.Scan(&v.KeyID, &v.Version, &v.Wrapped, &v.Protector, &v.MasterKeyID, &created, &destroyed)
-	if err != nil {
-		return kms.KeyVersion{}, err
-	}
-	if len(v.Wrapped) == 0 {
-		v.Wrapped = nil // destroyed: the same on every backend
-	}
-	if v.CreatedAt, err = parseTime(created); err != nil {
-		return kms.KeyVersion{}, err
-	}
-	if v.DestroyedAt, err = parseTimePtr(destroyed); err != nil {
-		return kms.KeyVersion{}, err
-	}
-	return v, nil
-}
+func scanKey(r scanner) (kms.Key, error)            { return rows.ScanKey(r, codec{}) }
+func scanVersion(r scanner) (kms.KeyVersion, error) { return rows.ScanVersion(r, codec{}) }
 
 // collect scans every row with scan and closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
-	defer rows.Close()
+func collect[T any](rs *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rs.Close()
 	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
+	for rs.Next() {
+		v, err := scan(rs)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
 	}
-	return out, rows.Err()
+	return out, rs.Err()
 }
 
 // sqlLimit turns a limit <= 0 into -1, which SQLite reads as "no limit".

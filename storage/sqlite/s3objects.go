@@ -8,96 +8,8 @@ import (
 	"database/sql"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 )
-
-// objectCols are the columns of s3_objects read into an ObjectVersion, in
-// scanObject's order; objectInsertCols those written by insertObject.
-const (
-	objectCols = `o.id, o.key, o.version_id, o.is_current, o.delete_marker, o.size, o.stored_size,
-	o.etag, o.last_modified, o.owner, o.content_type, o.content_encoding, o.content_disposition,
-	o.content_language, o.cache_control, o.expires, o.user_metadata, o.tags, o.storage_class,
-	o.checksums, o.checksum_type, o.blob_id, o.parts_count, o.sse_type, o.sse_sealed_key,
-	o.sse_key_id, o.sse_key_version, o.sse_customer_key_md5, o.sse_format, o.sse_context`
-	objectInsertCols = `bucket_id, key, version_id, is_current, delete_marker, size, stored_size,
-	etag, last_modified, owner, content_type, content_encoding, content_disposition,
-	content_language, cache_control, expires, user_metadata, tags, storage_class,
-	checksums, checksum_type, blob_id, parts_count, sse_type, sse_sealed_key,
-	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context`
-)
-
-// sseCols holds the nullable encryption columns.
-type sseCols struct {
-	typ, keyID, md5, format *string
-	sealed, context         []byte
-	version                 *int32
-}
-
-func (c *sseCols) dest() []any {
-	return []any{&c.typ, &c.sealed, &c.keyID, &c.version, &c.md5, &c.format, &c.context}
-}
-
-func (c *sseCols) info() (*s3node.EncryptionInfo, error) {
-	if c.typ == nil {
-		return nil, nil
-	}
-	e := &s3node.EncryptionInfo{Type: s3node.SSEType(*c.typ), SealedKey: nilIfEmpty(c.sealed)}
-	if c.keyID != nil {
-		e.KeyID = *c.keyID
-	}
-	if c.version != nil {
-		e.KeyVersion = int(*c.version)
-	}
-	if c.md5 != nil {
-		e.CustomerKeyMD5 = *c.md5
-	}
-	if c.format != nil {
-		e.Format = *c.format
-	}
-	var err error
-	e.Context, err = decodeMap(c.context)
-	return e, err
-}
-
-func sseArgs(e *s3node.EncryptionInfo) []any {
-	if e == nil {
-		return []any{nil, nil, nil, nil, nil, nil, nil}
-	}
-	return []any{string(e.Type), nilIfEmpty(e.SealedKey), e.KeyID, e.KeyVersion, e.CustomerKeyMD5, e.Format, encodeMap(e.Context)}
-}
-
-func scanObject(row scanner, bucket string) (s3node.ObjectVersion, error) {
-	var v s3node.ObjectVersion
-	var meta, tags, sums []byte
-	var blob *string
-	var modified string
-	var sse sseCols
-	dest := []any{&v.Seq, &v.Key, &v.VersionID, &v.IsLatest, &v.DeleteMarker, &v.Size, &v.StoredSize,
-		&v.ETag, &modified, &v.Owner, &v.ContentType, &v.ContentEncoding, &v.ContentDisposition,
-		&v.ContentLanguage, &v.CacheControl, &v.Expires, &meta, &tags, &v.StorageClass,
-		&sums, &v.ChecksumType, &blob, &v.PartsCount}
-	if err := row.Scan(append(dest, sse.dest()...)...); err != nil {
-		return v, err
-	}
-	v.Bucket = bucket
-	if blob != nil {
-		v.BlobID = *blob
-	}
-	var err error
-	if v.LastModified, err = parseTime(modified); err != nil {
-		return v, err
-	}
-	if v.UserMetadata, err = decodeMap(meta); err != nil {
-		return v, err
-	}
-	if v.Tags, err = decodeMap(tags); err != nil {
-		return v, err
-	}
-	if v.Checksums, err = decodeMap(sums); err != nil {
-		return v, err
-	}
-	v.Encryption, err = sse.info()
-	return v, err
-}
 
 // lockKey would serialise writers of one key; SQLite's write
 // transaction already serialises all writers.
@@ -110,26 +22,18 @@ func insertObject(ctx context.Context, tx *sql.Tx, bucketID string, v s3node.Obj
 		WHERE bucket_id = ?1 AND key = ?2 AND is_current`, bucketID, v.Key); err != nil {
 		return 0, err
 	}
-	var blob any
-	if v.BlobID != "" {
-		blob = v.BlobID
-	}
-	args := []any{bucketID, v.Key, v.VersionID, true, v.DeleteMarker, v.Size, v.StoredSize,
-		v.ETag, formatTime(v.LastModified), v.Owner, v.ContentType, v.ContentEncoding, v.ContentDisposition,
-		v.ContentLanguage, v.CacheControl, v.Expires, encodeMap(v.UserMetadata), encodeMap(v.Tags), v.StorageClass,
-		encodeMap(v.Checksums), v.ChecksumType, blob, len(v.Parts)}
-	args = append(args, sseArgs(v.Encryption)...)
+	args := rows.ObjectArgs(bucketID, v, codec{})
 	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO s3_objects (`+objectInsertCols+`) VALUES
+	err := tx.QueryRowContext(ctx, `INSERT INTO s3_objects (`+rows.ObjectInsertCols+`) VALUES
 		(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
 		 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) RETURNING id`, args...).Scan(&id)
 	if err != nil || len(v.Parts) == 0 {
 		return id, err
 	}
 	for _, p := range v.Parts {
-		_, err := tx.ExecContext(ctx, `INSERT INTO s3_segments (object_id, part_number, blob_id, part_offset, size, stored_size, etag, checksums)
+		_, err := tx.ExecContext(ctx, `INSERT INTO s3_segments (object_id, `+rows.SegmentCols+`)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
-			id, p.PartNumber, p.BlobID, p.Offset, p.Size, p.StoredSize, p.ETag, encodeMap(p.Checksums))
+			rows.SegmentArgs(id, p, codec{})...)
 		if err != nil {
 			return id, err
 		}
@@ -142,12 +46,12 @@ func insertObject(ctx context.Context, tx *sql.Tx, bucketID string, v s3node.Obj
 func removeVersion(ctx context.Context, tx *sql.Tx, bucketID, key, versionID string) (found, current, marker bool, blobs []string, err error) {
 	// Segments first, to return their blob ids (ON DELETE CASCADE would
 	// drop them silently).
-	rows, err := tx.QueryContext(ctx, `DELETE FROM s3_segments WHERE object_id IN (SELECT id FROM s3_objects
+	rs, err := tx.QueryContext(ctx, `DELETE FROM s3_segments WHERE object_id IN (SELECT id FROM s3_objects
 		WHERE bucket_id = ?1 AND key = ?2 AND version_id = ?3) RETURNING blob_id`, bucketID, key, versionID)
 	if err != nil {
 		return false, false, false, nil, err
 	}
-	if blobs, err = collect(rows, scanString); err != nil {
+	if blobs, err = collect(rs, rows.ScanString); err != nil {
 		return false, false, false, nil, err
 	}
 	var blob *string
@@ -194,25 +98,9 @@ func putVersion(ctx context.Context, tx *sql.Tx, bucketID string, vs s3node.Vers
 	return res, err
 }
 
-func checkVersion(v s3node.ObjectVersion) error {
-	if err := checkNames(v.Bucket, v.Key); err != nil {
-		return err
-	}
-	if v.Key == "" {
-		return invalid("an object key is required")
-	}
-	if v.DeleteMarker {
-		return invalid("a delete marker is written by DeleteObject")
-	}
-	if v.BlobID != "" && len(v.Parts) > 0 {
-		return invalid("an object is either one blob or a list of parts")
-	}
-	return nil
-}
-
 // PutObject stores v as the current version of its key.
 func (s *S3Store) PutObject(ctx context.Context, v s3node.ObjectVersion) (s3node.PutResult, error) {
-	if err := checkVersion(v); err != nil {
+	if err := rows.CheckVersion(v); err != nil {
 		return s3node.PutResult{}, err
 	}
 	var res s3node.PutResult
@@ -232,7 +120,7 @@ func (s *S3Store) PutObject(ctx context.Context, v s3node.ObjectVersion) (s3node
 
 // GetObject returns the current version (versionID "") or the given one.
 func (s *S3Store) GetObject(ctx context.Context, bucket, key, versionID string) (s3node.ObjectVersion, error) {
-	if err := checkNames(bucket, key, versionID); err != nil {
+	if err := rows.CheckNames(bucket, key, versionID); err != nil {
 		return s3node.ObjectVersion{}, err
 	}
 	bid, _, err := bucketRef(ctx, s.db.read, bucket, "")
@@ -255,38 +143,26 @@ func getVersion(ctx context.Context, q querier, bucketID, bucket, key, versionID
 	if arg != nil {
 		args = append(args, arg)
 	}
-	v, err := scanObject(q.QueryRowContext(ctx, `SELECT `+objectCols+` FROM s3_objects o
-		WHERE o.bucket_id = ?1 AND o.key = ?2 AND `+cond+` `+lock, args...), bucket)
+	v, err := rows.ScanObject(q.QueryRowContext(ctx, `SELECT `+rows.ObjectCols+` FROM s3_objects o
+		WHERE o.bucket_id = ?1 AND o.key = ?2 AND `+cond+` `+lock, args...), bucket, codec{})
 	if errors.Is(err, sql.ErrNoRows) {
-		if versionID == "" {
-			return v, s3node.Errorf(s3node.ENotFound, s3node.NoSuchKey, "key %q not found", key)
-		}
-		return v, s3node.Errorf(s3node.ENotFound, s3node.NoSuchVersion, "version %q of key %q not found", versionID, key)
+		return v, rows.NoSuchObject(key, versionID)
 	}
 	if err != nil || v.PartsCount == 0 {
 		return v, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT part_number, blob_id, part_offset, size, stored_size, etag, checksums
+	rs, err := q.QueryContext(ctx, `SELECT `+rows.SegmentCols+`
 		FROM s3_segments WHERE object_id = ?1 ORDER BY part_number`, v.Seq)
 	if err != nil {
 		return v, err
 	}
-	v.Parts, err = collect(rows, func(r scanner) (s3node.Segment, error) {
-		var p s3node.Segment
-		var sums []byte
-		if err := r.Scan(&p.PartNumber, &p.BlobID, &p.Offset, &p.Size, &p.StoredSize, &p.ETag, &sums); err != nil {
-			return p, err
-		}
-		var err error
-		p.Checksums, err = decodeMap(sums)
-		return p, err
-	})
+	v.Parts, err = collect(rs, rows.ScanSegment)
 	return v, err
 }
 
 // DeleteObject deletes without a version id, as the versioning state says.
 func (s *S3Store) DeleteObject(ctx context.Context, bucket, key string) (s3node.DeleteResult, error) {
-	if err := checkNames(bucket, key); err != nil {
+	if err := rows.CheckNames(bucket, key); err != nil {
 		return s3node.DeleteResult{}, err
 	}
 	var res s3node.DeleteResult
@@ -330,7 +206,7 @@ func (s *S3Store) DeleteObject(ctx context.Context, bucket, key string) (s3node.
 
 // DeleteVersion removes one version for good.
 func (s *S3Store) DeleteVersion(ctx context.Context, bucket, key, versionID string) (s3node.DeleteResult, error) {
-	if err := checkNames(bucket, key, versionID); err != nil {
+	if err := rows.CheckNames(bucket, key, versionID); err != nil {
 		return s3node.DeleteResult{}, err
 	}
 	var res s3node.DeleteResult
@@ -347,7 +223,7 @@ func (s *S3Store) DeleteVersion(ctx context.Context, bucket, key, versionID stri
 			return err
 		}
 		if !found {
-			return s3node.Errorf(s3node.ENotFound, s3node.NoSuchVersion, "version %q of key %q not found", versionID, key)
+			return rows.NoSuchVersion(key, versionID)
 		}
 		res = s3node.DeleteResult{VersionID: versionID, DeleteMarker: marker, Unreferenced: blobs}
 		if current {
@@ -363,7 +239,7 @@ func (s *S3Store) DeleteVersion(ctx context.Context, bucket, key, versionID stri
 
 // UpdateObject changes a version's tags or encryption info.
 func (s *S3Store) UpdateObject(ctx context.Context, bucket, key, versionID string, u s3node.ObjectUpdate) (s3node.ObjectVersion, error) {
-	if err := checkNames(bucket, key, versionID); err != nil {
+	if err := rows.CheckNames(bucket, key, versionID); err != nil {
 		return s3node.ObjectVersion{}, err
 	}
 	var v s3node.ObjectVersion
@@ -380,20 +256,20 @@ func (s *S3Store) UpdateObject(ctx context.Context, bucket, key, versionID strin
 			return err
 		}
 		if v.DeleteMarker {
-			return invalid("a delete marker has no tags or data")
+			return rows.Invalid("a delete marker has no tags or data")
 		}
 		if u.SetTags {
 			v.Tags = nil
 			if len(u.Tags) > 0 {
 				v.Tags = u.Tags
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE s3_objects SET tags = ?2 WHERE id = ?1`, v.Seq, encodeMap(u.Tags)); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE s3_objects SET tags = ?2 WHERE id = ?1`, v.Seq, rows.Map(u.Tags, codec{})); err != nil {
 				return err
 			}
 		}
 		if u.SetEncryption {
 			v.Encryption = u.Encryption
-			args := append([]any{v.Seq}, sseArgs(u.Encryption)...)
+			args := append([]any{v.Seq}, rows.SSEArgs(u.Encryption, codec{})...)
 			_, err := tx.ExecContext(ctx, `UPDATE s3_objects SET sse_type = ?2, sse_sealed_key = ?3, sse_key_id = ?4,
 				sse_key_version = ?5, sse_customer_key_md5 = ?6, sse_format = ?7, sse_context = ?8 WHERE id = ?1`, args...)
 			return err

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
 
@@ -21,10 +22,10 @@ func TestS3ListingIsIndexDriven(t *testing.T) {
 	db := migrated(t)
 	ctx := context.Background()
 	for index, q := range map[string]string{
-		"s3_objects_listing": `EXPLAIN QUERY PLAN SELECT ` + objectCols + ` FROM s3_objects o
+		"s3_objects_listing": `EXPLAIN QUERY PLAN SELECT ` + rows.ObjectCols + ` FROM s3_objects o
 			WHERE bucket_id = ?1 AND is_current AND NOT delete_marker AND key >= ?3 AND key < ?4
 			ORDER BY key LIMIT ?2`,
-		"s3_objects_versions": `EXPLAIN QUERY PLAN SELECT ` + objectCols + ` FROM s3_objects o
+		"s3_objects_versions": `EXPLAIN QUERY PLAN SELECT ` + rows.ObjectCols + ` FROM s3_objects o
 			WHERE bucket_id = ?1 AND key >= ?3 AND key < ?4 ORDER BY key, id DESC LIMIT ?2`,
 	} {
 		rows, err := db.read.QueryContext(ctx, q, "b", 1001, "d42/", "d420")

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
 	"time"
 )
@@ -31,15 +30,4 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("bad stored time %q: %w", s, err)
 	}
 	return t, nil
-}
-
-func parseTimePtr(s sql.NullString) (*time.Time, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	t, err := parseTime(s.String)
-	if err != nil {
-		return nil, err
-	}
-	return &t, nil
 }
