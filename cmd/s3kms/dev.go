@@ -1,23 +1,30 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
 	"github.com/s3kms/s3kms/hsm/software"
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pki"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/credentials"
 )
 
 // devOptions are the flags of `s3kms dev`.
 type devOptions struct {
-	dataDir string
-	kmsAddr string
-	logLvl  string
+	dataDir    string
+	kmsAddr    string
+	s3Addr     string
+	s3HTTPAddr string
+	logLvl     string
 }
 
 func defaultDevDir() string {
@@ -50,6 +57,8 @@ Not for production: the master key sits next to the data it protects.`,
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", defaultDevDir(), "directory for keys, certificates and databases")
 	f.StringVar(&o.kmsAddr, "kms-addr", "127.0.0.1:7373", "address of the KMS HTTPS API")
+	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:9000", "address of the S3 API (HTTPS)")
+	f.StringVar(&o.s3HTTPAddr, "s3-http-addr", "", "also serve the S3 API over plain HTTP on this address (off by default)")
 	f.StringVar(&o.logLvl, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -79,6 +88,9 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	if _, err := set.Ensure("kms", hosts, false); err != nil {
 		return config.KMS{}, nil, err
 	}
+	if _, err := set.Ensure("s3", hosts, false); err != nil {
+		return config.KMS{}, nil, err
+	}
 	if _, err := set.Ensure("admin", nil, true); err != nil {
 		return config.KMS{}, nil, err
 	}
@@ -101,9 +113,11 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	s3Cert, _ := set.Files("s3node")
 	cfg.Policies = []config.Policy{
 		{Name: "admin", IdentityCerts: []string{adminCert}, Allow: []config.Rule{{Ops: []string{"*"}, Keys: []string{"*"}}}},
-		{Name: "s3node", IdentityCerts: []string{s3Cert}, Allow: []config.Rule{{
-			Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"bucket/*"},
-		}}},
+		{Name: "s3node", IdentityCerts: []string{s3Cert}, Allow: []config.Rule{
+			{Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"bucket/*"}},
+			// User secrets are sealed under s3node/users.
+			{Ops: []string{"encrypt", "decrypt"}, Keys: []string{"s3node/*"}},
+		}},
 	}
 	cfg.Log.Level = o.logLvl
 	return cfg, set, cfg.Validate()
@@ -121,12 +135,51 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	}
 	defer rt.Close()
 	dir := filepath.Dir(set.Dir)
+	ctx := cmd.Context()
+	s3cfg := devS3Config(o, dir, set, "https://"+dialAddr(rt.Addr()))
+	if err := writeYAML(filepath.Join(dir, "s3.yaml"), s3cfg); err != nil {
+		return err
+	}
+	// The key that seals S3 users' secrets.
 	adminCert, adminKey := set.Files("admin")
+	adminX509, err := pki.LoadCertificate(adminCert)
+	if err != nil {
+		return err
+	}
+	admin := kms.WithIdentity(ctx, kms.IdentityOf(adminX509))
+	if _, err := rt.service.CreateKey(admin, kms.CreateKeyRequest{ID: s3cfg.UsersKey, Description: "seals S3 user secret keys"}); err != nil && kms.ErrorCode(err) != kms.EConflict {
+		return err
+	}
+	s3rt, err := startS3(ctx, s3cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s3rt.Close()
+	main, err := ensureUser(ctx, s3rt.users, devAccessKey, "dev")
+	if err != nil {
+		return err
+	}
+	alt, err := ensureUser(ctx, s3rt.users, devAltAccessKey, "alt")
+	if err != nil {
+		return err
+	}
+	s3URL := "https://" + dialAddr(s3rt.Addr())
 	env := [][2]string{
 		{"S3KMS_KMS_ENDPOINT", "https://" + dialAddr(rt.Addr())},
 		{"S3KMS_CA_FILE", set.CAFile()},
 		{"S3KMS_CLIENT_CERT", adminCert},
 		{"S3KMS_CLIENT_KEY", adminKey},
+		{"S3KMS_S3_ENDPOINT", s3URL},
+		{"AWS_ENDPOINT_URL", s3URL},
+		{"AWS_ACCESS_KEY_ID", main.AccessKeyID},
+		{"AWS_SECRET_ACCESS_KEY", main.SecretAccessKey},
+		{"AWS_DEFAULT_REGION", s3cfg.Region},
+		{"AWS_CA_BUNDLE", set.CAFile()},
+		{"S3KMS_ALT_ACCESS_KEY_ID", alt.AccessKeyID},
+		{"S3KMS_ALT_SECRET_ACCESS_KEY", alt.SecretAccessKey},
+	}
+	if a := s3rt.HTTPAddr(); a != "" {
+		env = append(env, [2]string{"S3KMS_S3_HTTP_ENDPOINT", "http://" + dialAddr(a)})
 	}
 	envFile := filepath.Join(dir, "dev.env")
 	if err := writeEnvFile(envFile, env); err != nil {
@@ -135,11 +188,55 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "s3kms dev is running (data in %s)\n", dir)
 	fmt.Fprintf(out, "  KMS API:  https://%s (mutual TLS)\n", dialAddr(rt.Addr()))
-	fmt.Fprintf(out, "In another shell:\n  source %s\n  s3kms admin key list    (or: go run ./cmd/s3kms admin key list)\n", envFile)
+	fmt.Fprintf(out, "  S3 API:   %s\n", s3URL)
+	fmt.Fprintf(out, "In another shell:\n  source %s\n  aws s3 mb s3://demo && aws s3 cp README.md s3://demo/ && aws s3 ls s3://demo\n  s3kms admin key list    (or: go run ./cmd/s3kms admin key list)\n", envFile)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-cmd.Context().Done()
 	fmt.Fprintln(out, "stopping")
 	return nil
+}
+
+// Fixed access key ids of the two dev users, so that re-running dev on the
+// same directory finds them again (their secrets are unsealed by the KMS).
+const (
+	devAccessKey    = "S3KMSDEVUSER0001"
+	devAltAccessKey = "S3KMSDEVUSER0002"
+)
+
+// devS3Config is the S3 node's configuration under dir.
+func devS3Config(o devOptions, dir string, set *pki.Set, kmsURL string) config.S3 {
+	cfg := config.DefaultS3()
+	cfg.Listen = o.s3Addr
+	cfg.HTTPListen = o.s3HTTPAddr
+	cfg.TLS.Cert, cfg.TLS.Key = set.Files("s3")
+	cfg.Store = config.Store{Driver: "sqlite", Path: filepath.Join(dir, "s3.db")}
+	cfg.DataDir = filepath.Join(dir, "data")
+	nodeCert, nodeKey := set.Files("s3node")
+	cfg.KMS = config.KMSClient{Endpoint: kmsURL, CAFile: set.CAFile(), Cert: nodeCert, Key: nodeKey}
+	cfg.Log.Level = o.logLvl
+	return cfg
+}
+
+// ensureUser returns the user's credentials, creating the user if needed.
+func ensureUser(ctx context.Context, users *credentials.Users, accessKey, name string) (credentials.Created, error) {
+	_, secret, err := users.LookupUser(ctx, accessKey)
+	if err == nil {
+		defer clear(secret)
+		return credentials.Created{AccessKeyID: accessKey, SecretAccessKey: string(secret), DisplayName: name}, nil
+	}
+	if s3node.ErrorCode(err) != s3node.ENotFound {
+		return credentials.Created{}, err
+	}
+	return users.Create(ctx, accessKey, name)
+}
+
+// writeYAML writes v as YAML with mode 0600.
+func writeYAML(path string, v any) error {
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte("# Written by `s3kms dev`: the S3 node's configuration.\n"), b...), 0o600)
 }
 
 // writeEnvFile writes shell export lines atomically with mode 0600.

@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newDevCmd(),
 		newKMSCmd(),
+		newS3Cmd(),
 		newAdminCmd(),
 		newMigrateCmd(),
 		newIdentityCmd(),

@@ -36,7 +36,7 @@ func startDev(t *testing.T, dir string) map[string]string {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, &out, &errOut)
+		done <- run(ctx, []string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, &out, &errOut)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -144,7 +144,11 @@ func TestDevAndAdminCLI(t *testing.T) {
 	}
 	var list wire.ListKeysResponse
 	adminJSON(t, env, &list, "key", "list")
-	if len(list.Keys) != 1 || list.Keys[0].ID != "app-key" {
+	ids := map[string]bool{}
+	for _, k := range list.Keys {
+		ids[k.ID] = true
+	}
+	if !ids["app-key"] || !ids["s3node/users"] {
 		t.Fatalf("key list = %+v", list)
 	}
 	out, _, code := admin(t, env, "key", "list")
@@ -481,5 +485,66 @@ policies:
 	adminJSON(t, env, &k, "key", "show", "served")
 	if k.ID != "served" || k.Versions[0].Protector != "software" {
 		t.Fatalf("show = %+v", k)
+	}
+}
+
+// TestDevS3WithAWSCLI runs the S3 node of `s3kms dev` with the real aws
+// CLI, with nothing but the variables of dev.env: users whose secrets are
+// sealed by the KMS, HTTPS with the dev CA.
+func TestDevS3WithAWSCLI(t *testing.T) {
+	awsBin, err := exec.LookPath("aws")
+	if err != nil {
+		t.Fatal("the aws CLI is required: apt-get install awscli (or pip install awscli)")
+	}
+	dir := t.TempDir()
+	env := startDev(t, dir)
+	for _, k := range []string{"S3KMS_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE", "S3KMS_ALT_ACCESS_KEY_ID", "S3KMS_ALT_SECRET_ACCESS_KEY"} {
+		if env[k] == "" {
+			t.Fatalf("dev.env lacks %s", k)
+		}
+	}
+	src := filepath.Join(dir, "hello.txt")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("hello s3kms\n"), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `set -e
+source "$1/dev.env"
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 mb s3://smoke
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 cp "$1/hello.txt" s3://smoke/dir/hello.txt
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 ls s3://smoke/dir/
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 cp s3://smoke/dir/hello.txt "$1/back.txt"
+cmp "$1/hello.txt" "$1/back.txt"
+if AWS_ACCESS_KEY_ID=$S3KMS_ALT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3KMS_ALT_SECRET_ACCESS_KEY \
+   aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 ls s3://smoke/ 2>"$1/alt.err"; then
+  echo "the other user could list the bucket"; exit 1
+fi
+grep -q AccessDenied "$1/alt.err"
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 rm s3://smoke/dir/hello.txt
+aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 rb s3://smoke
+echo SMOKE-OK`
+	cmd := exec.Command("bash", "-c", script, "bash", dir)
+	cmd.Env = append(os.Environ(), "HOME="+dir, "PATH="+filepath.Dir(awsBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SMOKE-OK") || !strings.Contains(string(out), "hello.txt") {
+		t.Fatalf("aws CLI smoke test: %v\n%s", err, out)
+	}
+
+	// Users are managed through the node's configuration.
+	conf := filepath.Join(dir, "s3.yaml")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"s3", "user", "create", "--config", conf, "--name", "carol", "--json"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("s3 user create: %d %s", code, stderr.String())
+	}
+	var created map[string]string
+	if err := json.Unmarshal(stdout.Bytes(), &created); err != nil || len(created["secret_access_key"]) != 40 {
+		t.Fatalf("s3 user create output: %v %s", err, stdout.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"s3", "user", "list", "--config", conf}, nil, &stdout, &stderr); code != 0 ||
+		!strings.Contains(stdout.String(), created["access_key_id"]) || strings.Contains(stdout.String(), created["secret_access_key"]) {
+		t.Fatalf("s3 user list: %d\n%s", code, stdout.String())
+	}
+	if code := run(context.Background(), []string{"s3", "user", "delete", "--config", conf, created["access_key_id"]}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("s3 user delete: %d %s", code, stderr.String())
 	}
 }

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/kms/kmsclient"
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/credentials"
+	"github.com/s3kms/s3kms/s3node/s3api"
+	"github.com/s3kms/s3kms/storage/blobfs"
+	"github.com/s3kms/s3kms/storage/postgres"
+	"github.com/s3kms/s3kms/storage/sqlite"
+)
+
+func newS3Cmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "s3", Short: "Run and manage the S3 node"}
+	var configFile string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the S3 API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadS3(configFile)
+			if err != nil {
+				return err
+			}
+			logger := newLogger(cfg.Log, cmd.ErrOrStderr())
+			rt, err := startS3(cmd.Context(), cfg, logger)
+			if err != nil {
+				return err
+			}
+			logger.Info("s3 node listening", "https", rt.Addr(), "http", rt.HTTPAddr())
+			<-cmd.Context().Done()
+			return rt.Close()
+		},
+	}
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	_ = serve.MarkFlagRequired("config")
+	cmd.AddCommand(serve, newUserCmd())
+	return cmd
+}
+
+// s3Store is what the S3 node needs from a metadata backend.
+type s3Store struct {
+	meta  s3node.MetadataStore
+	users s3node.UserStore
+	index s3node.BlobIndex
+	close func()
+}
+
+func openS3Store(ctx context.Context, c config.Store) (*s3Store, error) {
+	switch c.Driver {
+	case "postgres":
+		db, err := postgres.Open(ctx, c.DSN)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+		st := db.S3Store()
+		return &s3Store{meta: st, users: st, index: st, close: db.Close}, nil
+	case "sqlite":
+		db, err := sqlite.Open(ctx, c.Path)
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Migrate(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		st := db.S3Store()
+		return &s3Store{meta: st, users: st, index: st, close: func() { _ = db.Close() }}, nil
+	}
+	return nil, fmt.Errorf("unknown store driver %q", c.Driver)
+}
+
+func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
+	tlsCfg, err := kmsclient.TLSConfigFromFiles(c.CAFile, c.Cert, c.Key)
+	if err != nil {
+		return nil, err
+	}
+	return kmsclient.New(c.Endpoint, tlsCfg)
+}
+
+// s3Runtime is a running S3 node.
+type s3Runtime struct {
+	store   *s3Store
+	users   *credentials.Users
+	servers []*http.Server
+	lns     []net.Listener
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
+	kc, err := newKMSClient(cfg.KMS)
+	if err != nil {
+		return nil, err
+	}
+	data, err := blobfs.New(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openS3Store(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			store.close()
+		}
+	}()
+	users := credentials.New(credentials.Config{Store: store.users, Sealer: kc, KeyID: cfg.UsersKey})
+	srv, err := s3api.New(s3api.Config{
+		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rt := &s3Runtime{store: store, users: users, cancel: cancel}
+	defer func() {
+		if err != nil {
+			_ = rt.Close()
+		}
+	}()
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	serve := func(addr string, tlsCfg *tls.Config) error {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		// No read or write timeout: objects are streamed for as long as
+		// they take. Slow or idle clients are bounded by the header and
+		// idle timeouts.
+		hs := &http.Server{
+			Handler: srv.Handler(), TLSConfig: tlsCfg, ErrorLog: errLog,
+			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		}
+		rt.servers = append(rt.servers, hs)
+		rt.lns = append(rt.lns, ln)
+		rt.wg.Add(1)
+		go func() {
+			defer rt.wg.Done()
+			var err error
+			if tlsCfg != nil {
+				err = hs.ServeTLS(ln, "", "")
+			} else {
+				err = hs.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("s3 server stopped", "addr", addr, "err", err)
+			}
+		}()
+		return nil
+	}
+	if cfg.Listen != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			return nil, err
+		}
+		if err := serve(cfg.Listen, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}); err != nil {
+			return nil, err
+		}
+	} else {
+		rt.lns = append(rt.lns, nil)
+		rt.servers = append(rt.servers, nil)
+	}
+	if cfg.HTTPListen != "" {
+		if err := serve(cfg.HTTPListen, nil); err != nil {
+			return nil, err
+		}
+	}
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
+	}()
+	return rt, nil
+}
+
+// sweepLoop removes orphan blobs (left by crashes between the data write
+// and the metadata commit) once they are older than grace.
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		st, err := data.Sweep(ctx, index.BlobReferenced, grace)
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("blob sweep failed; will retry", "err", err)
+		} else if st.Blobs+st.Temps > 0 {
+			logger.Info("swept orphan blobs", "blobs", st.Blobs, "temps", st.Temps, "bytes", st.Bytes)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Addr is the HTTPS address, or "".
+func (rt *s3Runtime) Addr() string {
+	if len(rt.lns) > 0 && rt.lns[0] != nil {
+		return rt.lns[0].Addr().String()
+	}
+	return ""
+}
+
+// HTTPAddr is the plain-HTTP address, or "".
+func (rt *s3Runtime) HTTPAddr() string {
+	if len(rt.lns) > 1 && rt.lns[1] != nil {
+		return rt.lns[1].Addr().String()
+	}
+	return ""
+}
+
+// Close drains in-flight requests and releases everything.
+func (rt *s3Runtime) Close() error {
+	rt.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, hs := range rt.servers {
+		if hs != nil {
+			_ = hs.Shutdown(ctx)
+		}
+	}
+	rt.wg.Wait()
+	rt.store.close()
+	return nil
+}
+
+// newUserCmd manages S3 users directly through the node's configuration
+// (metadata database and KMS).
+func newUserCmd() *cobra.Command {
+	var configFile string
+	var asJSON bool
+	cmd := &cobra.Command{Use: "user", Short: "Create, list and delete S3 users (secret keys sealed by the KMS)"}
+	cmd.PersistentFlags().StringVar(&configFile, "config", "", "S3 node configuration file (YAML)")
+	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
+	_ = cmd.MarkPersistentFlagRequired("config")
+	open := func(ctx context.Context) (*credentials.Users, func(), error) {
+		cfg, err := config.LoadS3(configFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		kc, err := newKMSClient(cfg.KMS)
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := openS3Store(ctx, cfg.Store)
+		if err != nil {
+			return nil, nil, err
+		}
+		return credentials.New(credentials.Config{Store: st.users, Sealer: kc, KeyID: cfg.UsersKey}), st.close, nil
+	}
+	var name, accessKey string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a user; prints its secret key once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			users, done, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			c, err := users.Create(cmd.Context(), accessKey, name)
+			if err != nil {
+				return err
+			}
+			f := &adminFlags{json: asJSON}
+			return f.print(cmd.OutOrStdout(), map[string]string{
+				"access_key_id": c.AccessKeyID, "secret_access_key": c.SecretAccessKey,
+				"canonical_id": c.CanonicalID, "display_name": c.DisplayName,
+			}, func(w io.Writer) {
+				fmt.Fprintf(w, "access_key_id: %s\nsecret_access_key: %s\n", c.AccessKeyID, c.SecretAccessKey)
+			})
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "display name")
+	create.Flags().StringVar(&accessKey, "access-key", "", "access key id (random if empty)")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List users",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			users, done, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			us, err := users.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			type row struct {
+				AccessKeyID string    `json:"access_key_id"`
+				DisplayName string    `json:"display_name"`
+				CanonicalID string    `json:"canonical_id"`
+				CreatedAt   time.Time `json:"created_at"`
+			}
+			rows := []row{}
+			for _, u := range us {
+				rows = append(rows, row{u.AccessKeyID, u.DisplayName, u.CanonicalID, u.CreatedAt})
+			}
+			f := &adminFlags{json: asJSON}
+			return f.print(cmd.OutOrStdout(), rows, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ACCESS KEY\tNAME\tCREATED")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", r.AccessKeyID, r.DisplayName, r.CreatedAt.Format(time.RFC3339))
+				}
+				tw.Flush()
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ACCESS_KEY_ID",
+		Short: "Delete a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			users, done, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			return users.Delete(cmd.Context(), args[0])
+		},
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
+}

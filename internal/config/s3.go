@@ -1,0 +1,98 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// S3 is the configuration of `s3kms s3 serve`.
+type S3 struct {
+	// Listen is the HTTPS address of the S3 API.
+	Listen string `yaml:"listen"`
+	// HTTPListen, if set, also serves plain HTTP (behind a TLS proxy or
+	// for tests); SSE-C is refused there.
+	HTTPListen string `yaml:"http_listen"`
+	TLS        struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	// Domain enables virtual-hosted-style addressing (bucket.Domain).
+	Domain string `yaml:"domain"`
+	Region string `yaml:"region"`
+	// Store holds the object metadata (postgres or sqlite).
+	Store Store `yaml:"store"`
+	// DataDir holds the object data.
+	DataDir string `yaml:"data_dir"`
+	// KMS is how the node reaches the KMS (mutual TLS).
+	KMS KMSClient `yaml:"kms"`
+	// UsersKey is the KMS key that seals user secret keys.
+	UsersKey string `yaml:"users_key"`
+	// SweepGrace is how old an unreferenced blob must be to be removed.
+	SweepGrace time.Duration `yaml:"sweep_grace"`
+	Log        Log           `yaml:"log"`
+}
+
+// KMSClient locates the KMS and the node's client certificate.
+type KMSClient struct {
+	Endpoint string `yaml:"endpoint"`
+	CAFile   string `yaml:"ca_file"`
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+}
+
+// DefaultS3 returns the defaults that a file overrides.
+func DefaultS3() S3 {
+	return S3{
+		Listen:     "127.0.0.1:9000",
+		Region:     "us-east-1",
+		Store:      Store{Driver: "sqlite", Path: "s3.db"},
+		DataDir:    "data",
+		UsersKey:   "s3node/users",
+		SweepGrace: time.Hour,
+		Log:        Log{Level: "info", Format: "text"},
+	}
+}
+
+// LoadS3 reads an S3 node configuration file over the defaults.
+func LoadS3(path string) (S3, error) {
+	cfg := DefaultS3()
+	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+		return S3{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks values that have no sensible default.
+func (c *S3) Validate() error {
+	var errs []string
+	if c.Listen == "" && c.HTTPListen == "" {
+		errs = append(errs, "listen or http_listen is required")
+	}
+	if c.Listen != "" && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		errs = append(errs, "tls.cert and tls.key are required for listen (HTTPS)")
+	}
+	switch c.Store.Driver {
+	case "postgres":
+		if c.Store.DSN == "" {
+			errs = append(errs, "store.dsn is required for the postgres driver")
+		}
+	case "sqlite":
+		if c.Store.Path == "" {
+			errs = append(errs, "store.path is required for the sqlite driver")
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("store.driver %q is not postgres or sqlite", c.Store.Driver))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, "data_dir is required")
+	}
+	if c.KMS.Endpoint == "" || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
+		errs = append(errs, "kms.endpoint, kms.ca_file, kms.cert and kms.key are required")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
