@@ -70,7 +70,7 @@ func routeTable() map[routeKey]route {
 		{get, kindBucket, "list-type=2"}:       {op: "ListObjectsV2", fn: (*Server).listObjectsV2},
 		{get, kindBucket, "versions"}:          {op: "ListObjectVersions", fn: (*Server).listObjectVersions},
 		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads"},
-		{post, kindBucket, "delete"}:           {op: "DeleteObjects"},
+		{post, kindBucket, "delete"}:           {op: "DeleteObjects", fn: (*Server).deleteObjects},
 		{post, kindBucket, ""}:                 {op: "PostObject"},
 		{get, kindBucket, "versioning"}:        {op: "GetBucketVersioning", fn: (*Server).getBucketVersioning},
 		{put, kindBucket, "versioning"}:        {op: "PutBucketVersioning", fn: (*Server).putBucketVersioning},
