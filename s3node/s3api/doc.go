@@ -35,7 +35,19 @@
 //
 // # Not yet served
 //
-// Versioning configuration, multipart uploads, copy, tagging, ACLs,
-// POST uploads and server-side encryption have their routes in the table
-// and answer NotImplemented until their handlers land.
+// # Versions and tags
+//
+// The x-amz-version-id header is never sent for a bucket that was never
+// versioned; once versioning was enabled, the null version is named
+// "null". A versionId parameter must be "null" or a version id as
+// s3node.NewVersionID makes them (InvalidArgument otherwise). Reading a
+// delete marker answers NoSuchKey (current) or MethodNotAllowed (named by
+// its id) with x-amz-delete-marker. Deleting a version that does not exist
+// succeeds, as deleting a missing key does.
+//
+// # Not yet served
+//
+// Multipart uploads, copy, ACLs, POST uploads and server-side encryption
+// have their routes in the table and answer NotImplemented until their
+// handlers land.
 package s3api

@@ -41,27 +41,25 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 	if err := refuseSSE(r.Header); err != nil {
 		return nil, err
 	}
-	versionID := q.Get("versionId")
+	versionID, err := versionParam(q)
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.meta.GetObject(ctx, rq.bucketName, rq.key, versionID)
 	if err != nil {
 		return nil, err
 	}
 	if v.DeleteMarker {
-		e := s3err.New(s3err.NoSuchKey)
-		if versionID != "" {
-			e = s3err.New(s3err.MethodNotAllowed)
-		}
-		e.Header = http.Header{"X-Amz-Delete-Marker": {"true"}}
-		if v.VersionID != s3node.NullVersionID {
-			e.Header.Set("x-amz-version-id", v.VersionID)
-		}
-		return nil, e
+		return nil, deleteMarkerError(rq.bucket, v, versionID != "")
 	}
 	if v.Encryption != nil {
 		return nil, s3err.Msg(s3err.NotImplemented, "Reading encrypted objects is not supported yet.")
 	}
 
 	resp := &response{header: objectHeaders(v)}
+	if id := versionHeader(rq.bucket, v.VersionID); id != "" {
+		resp.header.Set("x-amz-version-id", id)
+	}
 	if err := checkConditions(r.Header, v.ETag, v.LastModified); err != nil {
 		if e := (*s3err.Error)(nil); errors.As(err, &e) && e.Code == s3err.NotModified {
 			e.Header = http.Header{}
@@ -345,4 +343,19 @@ func (rr *rangeReader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// deleteMarkerError is the error of reading a delete marker: NoSuchKey
+// when it is the current version, MethodNotAllowed when it was named by
+// its version id; both with x-amz-delete-marker and the marker's id.
+func deleteMarkerError(b s3node.Bucket, v s3node.ObjectVersion, byID bool) error {
+	e := s3err.New(s3err.NoSuchKey)
+	if byID {
+		e = s3err.New(s3err.MethodNotAllowed)
+	}
+	e.Header = http.Header{"X-Amz-Delete-Marker": {"true"}}
+	if id := versionHeader(b, v.VersionID); id != "" {
+		e.Header.Set("x-amz-version-id", id)
+	}
+	return e
 }

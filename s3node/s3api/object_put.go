@@ -180,8 +180,8 @@ func (s *Server) putObject(rq *request) (*response, error) {
 
 	resp := &response{}
 	resp.setHeader("ETag", v.ETag)
-	if res.VersionID != "" && res.VersionID != s3node.NullVersionID {
-		resp.setHeader("x-amz-version-id", res.VersionID)
+	if id := versionHeader(rq.bucket, res.VersionID); id != "" {
+		resp.setHeader("x-amz-version-id", id)
 	}
 	for alg, val := range v.Checksums {
 		resp.setHeader("x-amz-checksum-"+strings.ToLower(alg), val)
@@ -264,17 +264,14 @@ func parseTagging(v string) (map[string]string, error) {
 	if err != nil {
 		return nil, s3err.Msg(s3err.InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.")
 	}
-	if len(q) > 10 {
-		return nil, s3err.Msg(s3err.InvalidTag, "Object tags cannot be greater than 10")
-	}
-	tags := make(map[string]string, len(q))
+	tags := make([]tag, 0, len(q))
 	for k, vs := range q {
-		if len(vs) != 1 || k == "" || len(k) > 128 || len(vs[0]) > 256 {
-			return nil, s3err.New(s3err.InvalidTag)
+		if len(vs) != 1 {
+			return nil, s3err.Msg(s3err.InvalidTag, "Cannot provide multiple Tags with the same key")
 		}
-		tags[k] = vs[0]
+		tags = append(tags, tag{Key: k, Value: vs[0]})
 	}
-	return tags, nil
+	return tagMap(tags, maxObjectTags, tooManyObjectTags)
 }
 
 // formatSize is strconv.FormatInt for sizes.

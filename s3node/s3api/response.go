@@ -252,6 +252,7 @@ var domainReasons = map[s3node.Reason]s3err.Code{
 	s3node.InvalidPartOrder:    s3err.InvalidPartOrder,
 	s3node.EntityTooSmall:      s3err.EntityTooSmall,
 	s3node.InvalidArgument:     s3err.InvalidArgument,
+	s3node.InvalidVersioning:   s3err.IllegalVersioningConfiguration,
 }
 
 func fromDomain(de *s3node.Error, err error) *s3err.Error {

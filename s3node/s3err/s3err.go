@@ -38,6 +38,7 @@ const (
 	BucketNotEmpty                                 Code = "BucketNotEmpty"
 	EntityTooLarge                                 Code = "EntityTooLarge"
 	EntityTooSmall                                 Code = "EntityTooSmall"
+	IllegalVersioningConfiguration                 Code = "IllegalVersioningConfigurationException"
 	IncompleteBody                                 Code = "IncompleteBody"
 	InternalError                                  Code = "InternalError"
 	InvalidAccessKeyID                             Code = "InvalidAccessKeyId"
@@ -91,6 +92,7 @@ var table = map[Code]entry{
 	BucketNotEmpty:                    {http.StatusConflict, "The bucket you tried to delete is not empty"},
 	EntityTooLarge:                    {http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed size"},
 	EntityTooSmall:                    {http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed size"},
+	IllegalVersioningConfiguration:    {http.StatusBadRequest, "The Versioning element must be specified"},
 	IncompleteBody:                    {http.StatusBadRequest, "You did not provide the number of bytes specified by the Content-Length HTTP header"},
 	InternalError:                     {http.StatusInternalServerError, "We encountered an internal error. Please try again."},
 	InvalidAccessKeyID:                {http.StatusForbidden, "The AWS Access Key Id you provided does not exist in our records."},
