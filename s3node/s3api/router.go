@@ -102,7 +102,7 @@ func routeTable() map[routeKey]route {
 		{del, kindObject, "tagging"}:    {op: "DeleteObjectTagging"},
 		{get, kindObject, "acl"}:        {op: "GetObjectAcl"},
 		{put, kindObject, "acl"}:        {op: "PutObjectAcl"},
-		{get, kindObject, "attributes"}: {op: "GetObjectAttributes"},
+		{get, kindObject, "attributes"}: {op: "GetObjectAttributes", fn: (*Server).getObjectAttributes},
 		{get, kindObject, "retention"}:  {op: "GetObjectRetention"},
 		{get, kindObject, "legal-hold"}: {op: "GetObjectLegalHold"},
 		{post, kindObject, "restore"}:   {op: "RestoreObject"},
