@@ -71,7 +71,7 @@ func routeTable() map[routeKey]route {
 		{get, kindBucket, "versions"}:          {op: "ListObjectVersions"},
 		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads"},
 		{post, kindBucket, "delete"}:           {op: "DeleteObjects"},
-		{post, kindBucket, ""}:                 {op: "PostObject"},
+		{post, kindBucket, ""}:                 {op: "PostObject", fn: (*Server).postObject, newBucket: true}, // authenticates by its form; checks the bucket itself
 		{get, kindBucket, "versioning"}:        {op: "GetBucketVersioning"},
 		{put, kindBucket, "versioning"}:        {op: "PutBucketVersioning"},
 		{get, kindBucket, "tagging"}:           {op: "GetBucketTagging"},
