@@ -52,7 +52,7 @@ func (s *Server) putObject(rq *request) (*response, error) {
 		return nil, s3err.Msg(s3err.InvalidArgument, "Object key is not valid UTF-8 of at most 1024 bytes.")
 	}
 	if h.Get("x-amz-copy-source") != "" {
-		return nil, s3err.Msg(s3err.NotImplemented, "CopyObject is not supported yet.")
+		return s.copyObject(rq)
 	}
 	if err := refuseSSE(h); err != nil {
 		return nil, err

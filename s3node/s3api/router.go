@@ -71,7 +71,7 @@ func routeTable() map[routeKey]route {
 		{get, kindBucket, "versions"}:          {op: "ListObjectVersions", fn: (*Server).listObjectVersions},
 		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads"},
 		{post, kindBucket, "delete"}:           {op: "DeleteObjects", fn: (*Server).deleteObjects},
-		{post, kindBucket, ""}:                 {op: "PostObject"},
+		{post, kindBucket, ""}:                 {op: "PostObject", fn: (*Server).postObject, newBucket: true}, // authenticates by its form; checks the bucket itself
 		{get, kindBucket, "versioning"}:        {op: "GetBucketVersioning", fn: (*Server).getBucketVersioning},
 		{put, kindBucket, "versioning"}:        {op: "PutBucketVersioning", fn: (*Server).putBucketVersioning},
 		{get, kindBucket, "tagging"}:           {op: "GetBucketTagging", fn: (*Server).getBucketTagging},
@@ -102,7 +102,7 @@ func routeTable() map[routeKey]route {
 		{del, kindObject, "tagging"}:    {op: "DeleteObjectTagging", fn: (*Server).deleteObjectTagging},
 		{get, kindObject, "acl"}:        {op: "GetObjectAcl"},
 		{put, kindObject, "acl"}:        {op: "PutObjectAcl"},
-		{get, kindObject, "attributes"}: {op: "GetObjectAttributes"},
+		{get, kindObject, "attributes"}: {op: "GetObjectAttributes", fn: (*Server).getObjectAttributes},
 		{get, kindObject, "retention"}:  {op: "GetObjectRetention"},
 		{get, kindObject, "legal-hold"}: {op: "GetObjectLegalHold"},
 		{post, kindObject, "restore"}:   {op: "RestoreObject"},

@@ -1,0 +1,354 @@
+package s3api
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"hash"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/s3err"
+	"github.com/s3kms/s3kms/s3node/sigv4"
+)
+
+// maxCopySize is S3's limit on the source of a CopyObject.
+const maxCopySize = 5 << 30
+
+// msgCopyToItself is AWS's message for a copy that changes nothing.
+const msgCopyToItself = "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+
+// copyObjectResult is the CopyObject response document.
+type copyObjectResult struct {
+	XMLName           xml.Name `xml:"CopyObjectResult"`
+	XMLNS             string   `xml:"xmlns,attr"`
+	ETag              string   `xml:"ETag"`
+	LastModified      string   `xml:"LastModified"`
+	ChecksumType      string   `xml:"ChecksumType,omitempty"`
+	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+}
+
+// copySource is a parsed x-amz-copy-source header.
+type copySource struct {
+	bucket, key, versionID string
+}
+
+// parseCopySource parses "[/]bucket/key[?versionId=id]", the key URL
+// encoded.
+func parseCopySource(v string) (copySource, error) {
+	bad := s3err.Msg(s3err.InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey").
+		With("ArgumentName", "x-amz-copy-source").With("ArgumentValue", v)
+	path, query, hasQuery := strings.Cut(v, "?")
+	var cs copySource
+	if hasQuery {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return cs, bad
+		}
+		vid, ok := q["versionId"]
+		if !ok || len(vid) != 1 || vid[0] == "" {
+			return cs, bad
+		}
+		cs.versionID = vid[0]
+	}
+	p, err := url.PathUnescape(path)
+	if err != nil {
+		return cs, bad
+	}
+	p = strings.TrimPrefix(p, "/")
+	cs.bucket, cs.key, _ = strings.Cut(p, "/")
+	if cs.bucket == "" || cs.key == "" {
+		return cs, bad
+	}
+	if !s3node.ValidKey(cs.key) {
+		return cs, bad
+	}
+	return cs, nil
+}
+
+// directive reads a COPY|REPLACE directive header (default COPY).
+func directive(h http.Header, name string) (replace bool, err error) {
+	switch v := h.Get(name); v {
+	case "", "COPY":
+		return false, nil
+	case "REPLACE":
+		return true, nil
+	default:
+		return false, s3err.Msg(s3err.InvalidArgument, "Unknown "+strings.TrimPrefix(name, "x-amz-")+" value: "+v).
+			With("ArgumentName", name).With("ArgumentValue", v)
+	}
+}
+
+// copyObject serves CopyObject (a PUT with x-amz-copy-source): it streams
+// the source version, through the reader GetObject uses, into a new blob
+// owned by the new version. Blobs are never shared between versions.
+func (s *Server) copyObject(rq *request) (*response, error) {
+	r := rq.r
+	ctx := r.Context()
+	h := r.Header
+	src, err := parseCopySource(h.Get("x-amz-copy-source"))
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseSSE(h); err != nil {
+		return nil, err
+	}
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "x-amz-copy-source-server-side-encryption") {
+			return nil, s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
+		}
+	}
+	replaceMeta, err := directive(h, "x-amz-metadata-directive")
+	if err != nil {
+		return nil, err
+	}
+	replaceTags, err := directive(h, "x-amz-tagging-directive")
+	if err != nil {
+		return nil, err
+	}
+	storageClass := h.Get("x-amz-storage-class")
+	if storageClass != "" && !storageClasses[storageClass] {
+		return nil, s3err.New(s3err.InvalidStorageClass)
+	}
+
+	// Read permission on the source: its bucket must be the caller's.
+	if src.bucket != rq.bucketName {
+		b, err := s.meta.GetBucket(ctx, src.bucket)
+		if err != nil {
+			if s3node.ErrorCode(err) == s3node.EInvalid || s3node.ErrorReason(err) == s3node.NoSuchBucket {
+				return nil, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+			}
+			return nil, err
+		}
+		if b.Owner != rq.user.CanonicalID {
+			return nil, s3err.New(s3err.AccessDenied)
+		}
+	}
+	sv, err := s.meta.GetObject(ctx, src.bucket, src.key, src.versionID)
+	if err != nil {
+		switch s3node.ErrorReason(err) {
+		case s3node.NoSuchKey:
+			return nil, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+		case s3node.NoSuchBucket:
+			return nil, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+		}
+		return nil, err
+	}
+	if sv.DeleteMarker {
+		if src.versionID != "" {
+			return nil, s3err.Msg(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+		}
+		return nil, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+	}
+	if sv.Encryption != nil {
+		return nil, s3err.Msg(s3err.NotImplemented, "Copying encrypted objects is not supported yet.")
+	}
+	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
+		return nil, err
+	}
+	if sv.Size > maxCopySize {
+		return nil, s3err.Msg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	if src.bucket == rq.bucketName && src.key == rq.key && sv.IsLatest && !replaceMeta &&
+		(storageClass == "" || normClass(storageClass) == sv.StorageClass) &&
+		h.Get("x-amz-website-redirect-location") == "" {
+		return nil, s3err.Msg(s3err.InvalidRequest, msgCopyToItself)
+	}
+
+	v := s3node.ObjectVersion{
+		Bucket: rq.bucketName, Key: rq.key, Size: sv.Size, StoredSize: sv.Size,
+		Owner:        rq.user.CanonicalID,
+		StorageClass: sv.StorageClass,
+		Tags:         sv.Tags,
+	}
+	if storageClass != "" {
+		v.StorageClass = normClass(storageClass)
+	}
+	if replaceMeta {
+		v.ContentType = h.Get("Content-Type")
+		if v.ContentType == "" {
+			v.ContentType = "binary/octet-stream"
+		}
+		v.ContentEncoding = h.Get("Content-Encoding")
+		v.ContentDisposition = h.Get("Content-Disposition")
+		v.ContentLanguage = h.Get("Content-Language")
+		v.CacheControl = h.Get("Cache-Control")
+		v.Expires = h.Get("Expires")
+		if v.UserMetadata, err = userMetadata(h); err != nil {
+			return nil, err
+		}
+	} else {
+		v.ContentType, v.ContentEncoding, v.ContentDisposition = sv.ContentType, sv.ContentEncoding, sv.ContentDisposition
+		v.ContentLanguage, v.CacheControl, v.Expires = sv.ContentLanguage, sv.CacheControl, sv.Expires
+		v.UserMetadata = sv.UserMetadata
+	}
+	if replaceTags {
+		if v.Tags, err = parseTagging(h.Get("x-amz-tagging")); err != nil {
+			return nil, err
+		}
+	}
+
+	// The checksums of the source, recomputed over the whole object, and
+	// the one asked for with x-amz-checksum-algorithm.
+	algs := map[string]bool{}
+	for alg := range sv.Checksums {
+		algs[alg] = true
+	}
+	if a := h.Get("x-amz-checksum-algorithm"); a != "" {
+		if _, _, ok := sigv4.NewChecksum("x-amz-checksum-" + strings.ToLower(a)); !ok {
+			return nil, s3err.Msg(s3err.InvalidRequest, "Checksum algorithm provided is unsupported.")
+		}
+		algs[strings.ToUpper(a)] = true
+	}
+
+	segs, err := segments(sv)
+	if err != nil {
+		return nil, err
+	}
+	body, err := s.openRange(ctx, segs, 0, sv.Size)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	wr, err := s.writeBlob(ctx, body, algs)
+	if err != nil {
+		return nil, err
+	}
+	if wr.size != sv.Size {
+		s.deleteBlobs(rq, []string{wr.blobID})
+		return nil, s3node.Errorf(s3node.EInternal, "", "copy source %s/%s read %d of %d bytes", src.bucket, src.key, wr.size, sv.Size)
+	}
+	v.BlobID, v.ETag, v.Checksums = wr.blobID, wr.etag, wr.checksums
+	if len(v.Checksums) > 0 {
+		v.ChecksumType = s3node.ChecksumFullObject
+	}
+	v.LastModified = s.now().UTC()
+	res, err := s.meta.PutObject(ctx, v)
+	if err != nil {
+		s.deleteBlobs(rq, []string{v.BlobID})
+		return nil, err
+	}
+	s.deleteBlobs(rq, res.Unreferenced)
+
+	doc := &copyObjectResult{XMLNS: xmlNS, ETag: v.ETag, LastModified: isoTime(v.LastModified), ChecksumType: v.ChecksumType}
+	for alg, val := range v.Checksums {
+		switch alg {
+		case "CRC32":
+			doc.ChecksumCRC32 = val
+		case "CRC32C":
+			doc.ChecksumCRC32C = val
+		case "CRC64NVME":
+			doc.ChecksumCRC64NVME = val
+		case "SHA1":
+			doc.ChecksumSHA1 = val
+		case "SHA256":
+			doc.ChecksumSHA256 = val
+		}
+	}
+	resp := &response{doc: doc}
+	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {
+		resp.setHeader("x-amz-copy-source-version-id", sv.VersionID)
+	}
+	if res.VersionID != "" && res.VersionID != s3node.NullVersionID {
+		resp.setHeader("x-amz-version-id", res.VersionID)
+	}
+	return resp, nil
+}
+
+// normClass stores STANDARD as "", as PutObject does.
+func normClass(c string) string {
+	if c == "STANDARD" {
+		return ""
+	}
+	return c
+}
+
+// copyConditions evaluates the x-amz-copy-source-if-* headers. AWS: when
+// if-match holds, if-unmodified-since is ignored; when if-none-match
+// holds, if-modified-since is ignored; every failure is
+// PreconditionFailed (412), never NotModified.
+func copyConditions(h http.Header, etag string, modified time.Time) error {
+	modified = modified.Truncate(time.Second)
+	fail := func(cond string) error {
+		return s3err.New(s3err.PreconditionFailed).With("Condition", cond)
+	}
+	parse := func(v string) (time.Time, bool) {
+		t, err := http.ParseTime(v)
+		return t, err == nil
+	}
+	if im := h.Get("x-amz-copy-source-if-match"); im != "" {
+		if !etagMatches(im, etag) {
+			return fail("x-amz-copy-source-If-Match")
+		}
+	} else if t, ok := parse(h.Get("x-amz-copy-source-if-unmodified-since")); ok && modified.After(t) {
+		return fail("x-amz-copy-source-If-Unmodified-Since")
+	}
+	if inm := h.Get("x-amz-copy-source-if-none-match"); inm != "" {
+		if etagMatches(inm, etag) {
+			return fail("x-amz-copy-source-If-None-Match")
+		}
+	} else if t, ok := parse(h.Get("x-amz-copy-source-if-modified-since")); ok && !modified.After(t) {
+		return fail("x-amz-copy-source-If-Modified-Since")
+	}
+	return nil
+}
+
+// blobResult is what writeBlob stored.
+type blobResult struct {
+	blobID    string
+	size      int64
+	etag      string            // quoted hex MD5
+	checksums map[string]string // algorithm → base64
+}
+
+// writeBlob streams src into a new committed blob, computing its MD5 and
+// the checksums of algs (upper-case algorithm names). On error nothing is
+// left behind.
+func (s *Server) writeBlob(ctx context.Context, src io.Reader, algs map[string]bool) (blobResult, error) {
+	md := md5.New()
+	writers := []io.Writer{md}
+	hashes := map[string]hash.Hash{}
+	names := make([]string, 0, len(algs))
+	for alg := range algs {
+		names = append(names, alg)
+	}
+	sort.Strings(names)
+	for _, alg := range names {
+		if hh, _, ok := sigv4.NewChecksum("x-amz-checksum-" + strings.ToLower(alg)); ok {
+			hashes[alg] = hh
+			writers = append(writers, hh)
+		}
+	}
+	bw, err := s.data.Create(ctx)
+	if err != nil {
+		return blobResult{}, err
+	}
+	n, err := io.Copy(io.MultiWriter(append(writers, bw)...), src)
+	if err != nil {
+		_ = bw.Abort()
+		return blobResult{}, err
+	}
+	id, err := bw.Commit(ctx)
+	if err != nil {
+		return blobResult{}, err
+	}
+	res := blobResult{blobID: id, size: n, etag: `"` + hex.EncodeToString(md.Sum(nil)) + `"`}
+	if len(hashes) > 0 {
+		res.checksums = make(map[string]string, len(hashes))
+		for alg, hh := range hashes {
+			res.checksums[alg] = base64.StdEncoding.EncodeToString(hh.Sum(nil))
+		}
+	}
+	return res, nil
+}
