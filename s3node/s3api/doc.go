@@ -33,8 +33,6 @@
 // into a DataStore.BlobWriter, GetObject streams from the blobs, reading a
 // range through io.ReaderAt.
 //
-// # Not yet served
-//
 // # Versions and tags
 //
 // The x-amz-version-id header is never sent for a bucket that was never
@@ -47,7 +45,7 @@
 //
 // # Not yet served
 //
-// Multipart uploads, copy, ACLs, POST uploads and server-side encryption
-// have their routes in the table and answer NotImplemented until their
-// handlers land.
+// ACLs, bucket policies, object lock, bucket encryption configuration and
+// server-side encryption have their routes in the table and answer
+// NotImplemented until their handlers land.
 package s3api
