@@ -42,5 +42,11 @@ fuzz-smoke:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./kms/ ./api/
 
+# S3 load driver (internal/s3load) against an in-process node, or the
+# `s3kms dev` whose dev.env is sourced; LOAD=10s per phase.
+.PHONY: s3load
+s3load:
+	$(GO) test -count=1 -v ./internal/s3load -run TestLoad -args -load=$(or $(LOAD),10s) -sizes=64KiB,1MiB,64MiB -conc=8
+
 run-dev:
 	$(GO) run ./cmd/s3kms dev

@@ -1,0 +1,161 @@
+package s3load
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3kms/s3kms/internal/s3test"
+)
+
+// The load test is off by default: -load sets the time per phase.
+//
+//	go test ./internal/s3load -run TestLoad -v -args -load=10s -sizes=64KiB,1MiB,64MiB -conc=8
+//
+// It targets an in-process S3 node (SQLite + blobfs in a temp dir, HTTPS
+// on 127.0.0.1) unless S3KMS_S3_ENDPOINT is set: `source DIR/dev.env`
+// after `s3kms dev` points it at that server instead.
+var (
+	loadFor  = flag.Duration("load", 0, "time per phase of TestLoad (0: skip the load test)")
+	sizes    = flag.String("sizes", "64KiB,1MiB,64MiB", "object sizes of TestLoad, comma-separated")
+	conc     = flag.Int("conc", 8, "concurrency of TestLoad")
+	maxBytes = flag.String("maxbytes", "2GiB", "bound on the bytes moved per phase of TestLoad (sets the op count)")
+	verify   = flag.Bool("verify", true, "verify every read of TestLoad against the hash of what was written")
+)
+
+// parseSize parses 123, 64KiB, 1MiB, 2GiB.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func endpoint(t testing.TB) s3test.Endpoint {
+	if e, ok := s3test.FromEnv(); ok {
+		t.Logf("target: %s (from S3KMS_S3_ENDPOINT)", e.URL)
+		return e
+	}
+	e := s3test.Start(t)
+	t.Logf("target: in-process S3 node at %s", e.URL)
+	return e
+}
+
+func config(e s3test.Endpoint, bucket string) Config {
+	return Config{Endpoint: e.URL, Region: e.Region, AccessKey: e.AccessKey, Secret: e.Secret,
+		CAFile: e.CAFile, Bucket: bucket}
+}
+
+func TestLoad(t *testing.T) {
+	if *loadFor <= 0 {
+		t.Skip("load test off: run with -args -load=10s")
+	}
+	budget, err := parseSize(*maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := endpoint(t)
+	t.Logf("concurrency %d, at most %v and %s per phase, verify reads %v", *conc, *loadFor, *maxBytes, *verify)
+	for _, sz := range strings.Split(*sizes, ",") {
+		size, err := parseSize(sz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := int(max(budget/max(size, 1), int64(2**conc)))
+		for _, op := range []Op{OpPut, OpGet} {
+			cfg := config(e, "s3load")
+			cfg.ObjectSize, cfg.Concurrency, cfg.Duration, cfg.Count = size, *conc, *loadFor, count
+			cfg.Op, cfg.VerifyReads = op, *verify
+			res, err := Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%-5s %-4s in %v: %s", strings.TrimSpace(sz), op, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.String()))
+			if res.Errors > 0 || res.Mismatches > 0 || res.FirstError != nil {
+				t.Errorf("%s %s: %d errors, %d mismatches; first: %v", sz, op, res.Errors, res.Mismatches, res.FirstError)
+			}
+		}
+	}
+}
+
+// TestRunVerifies runs a small mixed load with verification against an
+// in-process node: every op succeeds and is counted once.
+func TestRunVerifies(t *testing.T) {
+	e := s3test.Start(t)
+	cfg := config(e, "verify")
+	cfg.ObjectSize, cfg.Concurrency, cfg.Count, cfg.Op, cfg.VerifyReads = 100<<10, 4, 40, OpMixed, true
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + res.String())
+	if res.FirstError != nil || res.Errors != 0 || res.Mismatches != 0 {
+		t.Fatalf("errors %d mismatches %d: %v", res.Errors, res.Mismatches, res.FirstError)
+	}
+	if res.Ops != 40 || res.Put.Ops != 20 || res.Get.Ops != 20 {
+		t.Fatalf("ops %d (put %d get %d), want 40 (20+20)", res.Ops, res.Put.Ops, res.Get.Ops)
+	}
+	if res.Bytes != 40*100<<10 || res.P99 < res.P50 || res.P50 <= 0 || res.MiBps <= 0 {
+		t.Fatalf("bad stats: %+v", res.Stats)
+	}
+	// Cleanup deleted the objects: another run in the same bucket starts
+	// from an empty prefix, and a duration bound alone also terminates.
+	cfg.Count, cfg.Duration, cfg.Op = 0, 200*time.Millisecond, OpGet
+	res, err = Run(context.Background(), cfg)
+	if err != nil || res.Errors != 0 || res.Mismatches != 0 || res.Get.Ops == 0 {
+		t.Fatalf("timed run: %v %+v", err, res)
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	ok := Config{Endpoint: "https://127.0.0.1:9000", Bucket: "b", Count: 1}
+	for name, mod := range map[string]func(*Config){
+		"remote":   func(c *Config) { c.Endpoint = "https://s3.amazonaws.com" },
+		"no bound": func(c *Config) { c.Count = 0 },
+		"op":       func(c *Config) { c.Op = "delete" },
+		"bucket":   func(c *Config) { c.Bucket = "" },
+	} {
+		c := ok
+		mod(&c)
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := ok.check(); err != nil {
+		t.Fatal(err)
+	}
+	if ok.Concurrency != 1 || ok.Op != OpPut || ok.Region != "us-east-1" {
+		t.Fatalf("defaults: %+v", ok)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var ds []time.Duration
+	for i := 1; i <= 100; i++ {
+		ds = append(ds, time.Duration(i))
+	}
+	if p50, p99 := percentile(ds, 50), percentile(ds, 99); p50 != 50 || p99 != 99 {
+		t.Fatalf("p50 %d p99 %d", p50, p99)
+	}
+	if percentile(ds[:1], 99) != 1 || percentile(nil, 50) != 0 {
+		t.Fatal("edge cases")
+	}
+	for in, want := range map[string]int64{"64KiB": 64 << 10, "1MiB": 1 << 20, "7": 7} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%s) = %d, %v", in, got, err)
+		}
+	}
+}
