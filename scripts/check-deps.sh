@@ -10,6 +10,11 @@ need() { # need CMD-or-PATH "how to install"
 }
 need go "see https://go.dev/doc/install (Go 1.26+)"
 need aws "apt-get install awscli (the smoke tests drive the S3 node with the real aws CLI)"
+need rclone "apt-get install rclone (client smoke tests)"
+if ! python3 -c 'import boto3' 2>/dev/null; then
+  echo "missing: boto3 for python3 — install with: apt-get install python3-boto3" >&2
+  missing=1
+fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 if [[ -z $pgbin && -z ${S3KMS_TEST_POSTGRES:-} ]]; then
   echo "missing: PostgreSQL server binaries — install with: apt-get install postgresql (or set S3KMS_TEST_POSTGRES to a DSN)" >&2
