@@ -137,7 +137,13 @@ func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
 	}
 	e = s3err.Write(w, rq.r, e, rq.requestID, hostID(rq.requestID))
 	level := slog.LevelDebug
-	if e.Status() >= 500 {
+	switch {
+	case rq.r.Context().Err() != nil:
+		// The client went away (or its deadline passed): not a server
+		// failure, whatever the store answered to the cancelled context.
+	case e.Status() == http.StatusServiceUnavailable:
+		level = slog.LevelWarn
+	case e.Status() >= 500:
 		level = slog.LevelError
 	}
 	attrs := []slog.Attr{
