@@ -58,7 +58,7 @@ func (e *env) sawPayload(mode string) bool {
 	return e.payloads[mode]
 }
 
-func newEnv(t *testing.T, domain string) *env {
+func newEnv(t testing.TB, domain string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -161,7 +161,7 @@ func wantCode(t *testing.T, err error, code string, status int) {
 
 // raw sends a request signed by alice with a hex payload hash (or
 // anonymous when creds is nil) and returns the response with its body read.
-func (e *env) raw(t *testing.T, creds *aws.Credentials, method, path string, body []byte, hdr http.Header) (*http.Response, []byte) {
+func (e *env) raw(t testing.TB, creds *aws.Credentials, method, path string, body []byte, hdr http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
