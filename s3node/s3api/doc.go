@@ -33,9 +33,19 @@
 // into a DataStore.BlobWriter, GetObject streams from the blobs, reading a
 // range through io.ReaderAt.
 //
+// # Multipart uploads
+//
+// UploadPart streams its body through the same verified path as
+// PutObject (writeBody). CompleteMultipartUpload never copies data: the
+// object keeps its parts as segments (s3node.AssembleUpload), its ETag is
+// the MD5 of the parts' binary MD5s suffixed "-N", and parts that all
+// carry a CRC32, CRC32C, SHA1 or SHA256 checksum give the object a
+// COMPOSITE checksum. GetObject and HeadObject with ?partNumber read one
+// segment (an object not uploaded in parts has a single part).
+//
 // # Not yet served
 //
-// Versioning configuration, multipart uploads, copy, tagging, ACLs,
-// POST uploads and server-side encryption have their routes in the table
-// and answer NotImplemented until their handlers land.
+// Versioning configuration, copy (CopyObject, UploadPartCopy), tagging,
+// ACLs, POST uploads and server-side encryption have their routes in the
+// table and answer NotImplemented until their handlers land.
 package s3api

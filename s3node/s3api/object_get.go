@@ -35,8 +35,16 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 	r := rq.r
 	ctx := r.Context()
 	q := r.URL.Query()
+	partNumber := 0
 	if q.Has("partNumber") {
-		return nil, s3err.Msg(s3err.NotImplemented, "partNumber is not supported yet.")
+		n, err := parsePartNumber(q)
+		if err != nil {
+			return nil, err
+		}
+		if r.Header.Get("Range") != "" {
+			return nil, s3err.Msg(s3err.InvalidRequest, "Cannot specify both Range header and partNumber query parameter")
+		}
+		partNumber = n
 	}
 	if err := refuseSSE(r.Header); err != nil {
 		return nil, err
@@ -80,7 +88,19 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 	}
 
 	start, length := int64(0), v.Size
-	if rng := r.Header.Get("Range"); rng != "" {
+	if partNumber > 0 {
+		a, n, err := partRange(v, partNumber)
+		if err != nil {
+			return nil, err
+		}
+		if len(v.Parts) > 0 {
+			start, length = a, n
+			resp.status = http.StatusPartialContent
+			if n > 0 {
+				resp.header.Set("Content-Range", "bytes "+formatSize(a)+"-"+formatSize(a+n-1)+"/"+formatSize(v.Size))
+			}
+		}
+	} else if rng := r.Header.Get("Range"); rng != "" {
 		a, n, ok, err := parseRange(rng, v.Size)
 		if err != nil {
 			return nil, err
@@ -112,6 +132,24 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 		resp.body = body
 	}
 	return resp, nil
+}
+
+// partRange is where part n of v lies. An object not uploaded in parts
+// has one part, the whole object.
+func partRange(v s3node.ObjectVersion, n int) (start, length int64, err error) {
+	if len(v.Parts) == 0 {
+		if n == 1 {
+			return 0, v.Size, nil
+		}
+	} else {
+		for _, p := range v.Parts {
+			if p.PartNumber == n {
+				return p.Offset, p.Size, nil
+			}
+		}
+	}
+	e := s3err.New(s3err.InvalidPartNumber).With("PartNumberRequested", strconv.Itoa(n)).With("ActualPartCount", strconv.Itoa(max(v.PartsCount, 1)))
+	return 0, 0, e
 }
 
 // objectHeaders are the response headers describing a version.
