@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -406,5 +408,42 @@ func TestUploadPartConcurrent(t *testing.T) {
 	}
 	if got := getRange(t, c, "concurrent", "k", "bytes=0-"); !bytes.Equal(got, bytes.Join(data, nil)) {
 		t.Errorf("object differs: %d bytes", len(got))
+	}
+}
+
+// TestTransferManager uploads a 12 MiB object in 5 MiB parts with the
+// SDK's transfer manager and downloads it back part by part (GET
+// ?partNumber) and by ranges.
+func TestTransferManager(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	c := e.client(alice())
+	mustCreateBucket(t, c, "transfer")
+	data := randomBytes(t, 12*mib)
+	tm := transfermanager.New(c, func(o *transfermanager.Options) {
+		o.PartSizeBytes = 5 * mib
+		o.MultipartUploadThreshold = 5 * mib
+	})
+	out, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{Bucket: aws.String("transfer"), Key: aws.String("big"), Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := multipartETag(data[:5*mib], data[5*mib:10*mib], data[10*mib:])
+	if aws.ToString(out.ETag) != want {
+		t.Errorf("ETag %s, want %s", aws.ToString(out.ETag), want)
+	}
+	for _, typ := range []tmtypes.GetObjectType{tmtypes.GetObjectParts, tmtypes.GetObjectRanges} {
+		got, err := tm.GetObject(ctx, &transfermanager.GetObjectInput{Bucket: aws.String("transfer"), Key: aws.String("big")},
+			func(o *transfermanager.Options) { o.GetObjectType = typ; o.PartSizeBytes = 5 * mib })
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		b, err := io.ReadAll(got.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if !bytes.Equal(b, data) {
+			t.Errorf("%s download: %d bytes differ from the %d uploaded", typ, len(b), len(data))
+		}
 	}
 }
