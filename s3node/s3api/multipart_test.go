@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"sync"
@@ -30,6 +34,21 @@ func multipartETag(parts ...[]byte) string {
 		all.Write(s[:])
 	}
 	return fmt.Sprintf(`"%s-%d"`, hex.EncodeToString(all.Sum(nil)), len(parts))
+}
+
+func crc32Bytes(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(b))
+}
+
+func crc32Base64(b []byte) string { return base64.StdEncoding.EncodeToString(crc32Bytes(b)) }
+
+// compositeCRC32 is the COMPOSITE CRC32 of an object made of parts.
+func compositeCRC32(parts ...[]byte) string {
+	var all []byte
+	for _, p := range parts {
+		all = append(all, crc32Bytes(p)...)
+	}
+	return fmt.Sprintf("%s-%d", crc32Base64(all), len(parts))
 }
 
 func mustCreateUpload(t *testing.T, c *s3.Client, bucket, key string) string {
@@ -123,8 +142,8 @@ func TestMultipartRoundTrip(t *testing.T) {
 	if aws.ToString(done.Bucket) != "mpu-rt" || aws.ToString(done.Key) != "dir/big" || aws.ToString(done.Location) != e.srv.URL+"/mpu-rt/dir/big" {
 		t.Errorf("complete = bucket %q key %q location %q", aws.ToString(done.Bucket), aws.ToString(done.Key), aws.ToString(done.Location))
 	}
-	if done.ChecksumType != types.ChecksumTypeComposite || len(aws.ToString(done.ChecksumCRC32)) == 0 {
-		t.Errorf("complete checksum %q type %q", aws.ToString(done.ChecksumCRC32), done.ChecksumType)
+	if want := compositeCRC32(data...); done.ChecksumType != types.ChecksumTypeComposite || aws.ToString(done.ChecksumCRC32) != want {
+		t.Errorf("complete checksum %q type %q, want %q COMPOSITE", aws.ToString(done.ChecksumCRC32), done.ChecksumType, want)
 	}
 
 	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu-rt"), Key: aws.String("dir/big"), ChecksumMode: types.ChecksumModeEnabled})
@@ -148,7 +167,8 @@ func TestMultipartRoundTrip(t *testing.T) {
 	// GET and HEAD by part number.
 	for i, d := range data {
 		n := int32(i + 1)
-		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu-rt"), Key: aws.String("dir/big"), PartNumber: aws.Int32(n)})
+		out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu-rt"), Key: aws.String("dir/big"), PartNumber: aws.Int32(n),
+			ChecksumMode: types.ChecksumModeEnabled})
 		if err != nil {
 			t.Fatalf("GetObject part %d: %v", n, err)
 		}
@@ -156,6 +176,9 @@ func TestMultipartRoundTrip(t *testing.T) {
 		out.Body.Close()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if aws.ToString(out.ChecksumCRC32) != crc32Base64(d) {
+			t.Errorf("part %d: CRC32 %q, want the part's %q", n, aws.ToString(out.ChecksumCRC32), crc32Base64(d))
 		}
 		if !bytes.Equal(b, d) || aws.ToString(out.ETag) != wantETag || aws.ToInt32(out.PartsCount) != 3 {
 			t.Errorf("part %d: %d bytes (want %d), ETag %s, parts %d", n, len(b), len(d), aws.ToString(out.ETag), aws.ToInt32(out.PartsCount))
@@ -445,5 +468,77 @@ func TestTransferManager(t *testing.T) {
 		if !bytes.Equal(b, data) {
 			t.Errorf("%s download: %d bytes differ from the %d uploaded", typ, len(b), len(data))
 		}
+	}
+}
+
+func TestUploadPartChecksums(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	c := e.client(alice())
+	mustCreateBucket(t, c, "sums")
+	create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("sums"), Key: aws.String("k"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := create.UploadId
+	data := [][]byte{randomBytes(t, 5*mib), randomBytes(t, 10)}
+
+	// A wrong Content-MD5 or checksum stores nothing.
+	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("sums"), Key: aws.String("k"), UploadId: id,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(data[1]), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(make([]byte, 16)))})
+	wantCode(t, err, "BadDigest", http.StatusBadRequest)
+	resp, body := e.raw(t, alice(), http.MethodPut, "/sums/k?partNumber=1&uploadId="+aws.ToString(id), data[1],
+		http.Header{"X-Amz-Checksum-Sha256": {base64.StdEncoding.EncodeToString(make([]byte, 32))}})
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("BadDigest")) {
+		t.Errorf("wrong SHA256: %d %s", resp.StatusCode, body)
+	}
+	if n := e.blobCount(t); n != 0 {
+		t.Errorf("%d blobs after failed parts", n)
+	}
+
+	var parts []types.CompletedPart
+	var raw []byte
+	for i, d := range data {
+		sum := sha256.Sum256(d)
+		raw = append(raw, sum[:]...)
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("sums"), Key: aws.String("k"), UploadId: id,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(d), ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.ChecksumSHA256) != base64.StdEncoding.EncodeToString(sum[:]) {
+			t.Errorf("part %d SHA256 %q", i+1, aws.ToString(out.ChecksumSHA256))
+		}
+		parts = append(parts, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumSHA256: out.ChecksumSHA256})
+	}
+	lp, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("sums"), Key: aws.String("k"), UploadId: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lp.ChecksumAlgorithm != types.ChecksumAlgorithmSha256 || len(lp.Parts) != 2 || aws.ToString(lp.Parts[1].ChecksumSHA256) != aws.ToString(parts[1].ChecksumSHA256) {
+		t.Errorf("ListParts: algorithm %q parts %d", lp.ChecksumAlgorithm, len(lp.Parts))
+	}
+
+	// A checksum in the request that is not the part's is InvalidPart.
+	bad := parts[1]
+	bad.ChecksumSHA256 = parts[0].ChecksumSHA256
+	_, err = complete(c, "sums", "k", aws.ToString(id), parts[0], bad)
+	wantCode(t, err, "InvalidPart", http.StatusBadRequest)
+
+	done, err := complete(c, "sums", "k", aws.ToString(id), parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := sha256.Sum256(raw)
+	if want := base64.StdEncoding.EncodeToString(total[:]) + "-2"; aws.ToString(done.ChecksumSHA256) != want || done.ChecksumType != types.ChecksumTypeComposite {
+		t.Errorf("complete SHA256 %q type %q, want %q", aws.ToString(done.ChecksumSHA256), done.ChecksumType, want)
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("sums"), Key: aws.String("k"), ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(head.ChecksumSHA256) != aws.ToString(done.ChecksumSHA256) || head.ChecksumType != types.ChecksumTypeComposite {
+		t.Errorf("HEAD SHA256 %q type %q", aws.ToString(head.ChecksumSHA256), head.ChecksumType)
 	}
 }

@@ -99,6 +99,17 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 			if n > 0 {
 				resp.header.Set("Content-Range", "bytes "+formatSize(a)+"-"+formatSize(a+n-1)+"/"+formatSize(v.Size))
 			}
+			if strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+				// The part's own checksums, as AWS.
+				for _, p := range v.Parts {
+					if p.PartNumber != partNumber {
+						continue
+					}
+					for alg, val := range p.Checksums {
+						resp.header.Set("x-amz-checksum-"+strings.ToLower(alg), val)
+					}
+				}
+			}
 		}
 	} else if rng := r.Header.Get("Range"); rng != "" {
 		a, n, ok, err := parseRange(rng, v.Size)
