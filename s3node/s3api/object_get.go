@@ -31,7 +31,20 @@ var responseOverrides = [][2]string{
 	{"response-content-encoding", "Content-Encoding"},
 }
 
+// readObject serves GetObject and HeadObject. A concurrent write may
+// replace the version and delete its blob between reading the metadata
+// and opening the blob: the read is then tried again on the new version.
 func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := s.readObjectOnce(rq, withBody)
+		if err != nil && attempt < 4 && s3node.ErrorReason(err) == s3node.NoSuchBlob {
+			continue
+		}
+		return resp, err
+	}
+}
+
+func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 	r := rq.r
 	ctx := r.Context()
 	q := r.URL.Query()
