@@ -2,7 +2,6 @@ package s3api
 
 import (
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"net/http"
@@ -71,9 +70,20 @@ func (s *Server) createMultipartUpload(rq *request) (*response, error) {
 		}
 	}
 	switch u.ChecksumType {
-	case "", s3node.ChecksumComposite:
+	case "":
+		if u.ChecksumAlgorithm == "CRC64NVME" {
+			u.ChecksumType = s3node.ChecksumFullObject
+		} else if u.ChecksumAlgorithm != "" {
+			u.ChecksumType = s3node.ChecksumComposite
+		}
+	case s3node.ChecksumComposite:
+		if u.ChecksumAlgorithm == "" || u.ChecksumAlgorithm == "CRC64NVME" {
+			return nil, s3err.Msg(s3err.InvalidRequest, "The COMPOSITE checksum type requires the CRC32, CRC32C, SHA1 or SHA256 checksum algorithm.")
+		}
 	case s3node.ChecksumFullObject:
-		return nil, s3err.Msg(s3err.NotImplemented, "The FULL_OBJECT checksum type is not supported for multipart uploads yet.")
+		if _, ok := fullObjectCRCs[u.ChecksumAlgorithm]; !ok {
+			return nil, s3err.Msg(s3err.InvalidRequest, "The FULL_OBJECT checksum type requires the CRC32, CRC32C or CRC64NVME checksum algorithm.")
+		}
 	default:
 		return nil, s3err.Msg(s3err.InvalidRequest, "Value for x-amz-checksum-type header is invalid.")
 	}
@@ -90,7 +100,7 @@ func (s *Server) createMultipartUpload(rq *request) (*response, error) {
 	resp := &response{doc: initiateMultipartUploadResult{NS: xmlNS, Bucket: rq.bucketName, Key: rq.key, UploadID: u.UploadID}}
 	if u.ChecksumAlgorithm != "" {
 		resp.setHeader("x-amz-checksum-algorithm", u.ChecksumAlgorithm)
-		resp.setHeader("x-amz-checksum-type", s3node.ChecksumComposite)
+		resp.setHeader("x-amz-checksum-type", u.ChecksumType)
 	}
 	return resp, nil
 }
@@ -207,13 +217,9 @@ type completeMultipartUploadResult struct {
 	ChecksumCRC32C string   `xml:"ChecksumCRC32C,omitempty"`
 	ChecksumSHA1   string   `xml:"ChecksumSHA1,omitempty"`
 	ChecksumSHA256 string   `xml:"ChecksumSHA256,omitempty"`
+	ChecksumCRC64  string   `xml:"ChecksumCRC64NVME,omitempty"`
 	ChecksumType   string   `xml:"ChecksumType,omitempty"`
 }
-
-// compositeAlgorithms are the algorithms whose part checksums combine into
-// a COMPOSITE object checksum: the checksum of the concatenated binary
-// part checksums, suffixed with "-N".
-var compositeAlgorithms = []string{"CRC32", "CRC32C", "SHA1", "SHA256"}
 
 // completeMultipartUploadHandler serves CompleteMultipartUpload. The
 // object keeps its parts as segments: no data is copied.
@@ -265,26 +271,26 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 			etags.Write(raw)
 		}
 	}
-	// Every part must carry the algorithm for a composite checksum.
+	var ordered []s3node.Part
+	for _, cp := range doc.Parts {
+		if p, ok := byNumber[cp.PartNumber]; ok {
+			ordered = append(ordered, p)
+		}
+	}
 	checksums := map[string]string{}
-	for _, alg := range compositeAlgorithms {
-		if u.ChecksumAlgorithm != "" && u.ChecksumAlgorithm != alg {
+	alg, sum, sumType, haveSum := objectChecksum(u, ordered)
+	if haveSum && len(ordered) == len(doc.Parts) {
+		checksums[alg] = sum
+	}
+	// A full-object checksum given in the request must match.
+	for _, name := range checksumHeaders {
+		want := r.Header.Get(name)
+		if want == "" {
 			continue
 		}
-		h, _, _ := sigv4.NewChecksum("x-amz-checksum-" + strings.ToLower(alg))
-		all := true
-		for _, cp := range doc.Parts {
-			p, ok := byNumber[cp.PartNumber]
-			raw, err := base64.StdEncoding.DecodeString(p.Checksums[alg])
-			if !ok || p.Checksums[alg] == "" || err != nil {
-				all = false
-				break
-			}
-			h.Write(raw)
-		}
-		if all {
-			checksums[alg] = base64.StdEncoding.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(doc.Parts))
-			break
+		_, a, _ := sigv4.NewChecksum(name)
+		if a != alg || sumType != s3node.ChecksumFullObject || checksums[alg] != want {
+			return nil, s3err.Msg(s3err.BadDigest, "The "+a+" you specified did not match the calculated checksum.")
 		}
 	}
 	req.Object = s3node.ObjectVersion{
@@ -293,7 +299,7 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 	}
 	if len(checksums) > 0 {
 		req.Object.Checksums = checksums
-		req.Object.ChecksumType = s3node.ChecksumComposite
+		req.Object.ChecksumType = sumType
 	}
 	res, err := s.meta.CompleteUpload(ctx, req)
 	if err != nil {
@@ -303,7 +309,8 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 
 	out := completeMultipartUploadResult{NS: xmlNS, Location: location(r), Bucket: rq.bucketName, Key: rq.key,
 		ETag: req.Object.ETag, ChecksumCRC32: checksums["CRC32"], ChecksumCRC32C: checksums["CRC32C"],
-		ChecksumSHA1: checksums["SHA1"], ChecksumSHA256: checksums["SHA256"], ChecksumType: req.Object.ChecksumType}
+		ChecksumSHA1: checksums["SHA1"], ChecksumSHA256: checksums["SHA256"], ChecksumCRC64: checksums["CRC64NVME"],
+		ChecksumType: req.Object.ChecksumType}
 	resp := &response{doc: out}
 	if res.VersionID != "" && res.VersionID != s3node.NullVersionID {
 		resp.setHeader("x-amz-version-id", res.VersionID)

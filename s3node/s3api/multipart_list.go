@@ -24,6 +24,7 @@ type partEntry struct {
 	ChecksumCRC32C string `xml:"ChecksumCRC32C,omitempty"`
 	ChecksumSHA1   string `xml:"ChecksumSHA1,omitempty"`
 	ChecksumSHA256 string `xml:"ChecksumSHA256,omitempty"`
+	ChecksumCRC64  string `xml:"ChecksumCRC64NVME,omitempty"`
 }
 
 type listPartsResult struct {
@@ -85,9 +86,7 @@ func (s *Server) listParts(rq *request) (*response, error) {
 	out := listPartsResult{NS: xmlNS, Bucket: rq.bucketName, Key: rq.key, UploadID: uploadID,
 		Initiator: s.ownerOf(rq, u.Owner), Owner: s.ownerOf(rq, u.Owner), StorageClass: storageClassName(u.StorageClass),
 		PartNumberMarker: marker, MaxParts: maxParts, ChecksumAlgorithm: u.ChecksumAlgorithm}
-	if u.ChecksumAlgorithm != "" {
-		out.ChecksumType = s3node.ChecksumComposite
-	}
+	out.ChecksumType = u.ChecksumType
 	if maxParts > 0 {
 		res, err := s.meta.ListParts(ctx, rq.bucketName, rq.key, uploadID, s3node.ListPartsOptions{PartNumberMarker: marker, MaxParts: maxParts})
 		if err != nil {
@@ -97,7 +96,8 @@ func (s *Server) listParts(rq *request) (*response, error) {
 		for _, p := range res.Parts {
 			out.Parts = append(out.Parts, partEntry{PartNumber: p.PartNumber, LastModified: isoTime(p.LastModified),
 				ETag: p.ETag, Size: p.Size, ChecksumCRC32: p.Checksums["CRC32"], ChecksumCRC32C: p.Checksums["CRC32C"],
-				ChecksumSHA1: p.Checksums["SHA1"], ChecksumSHA256: p.Checksums["SHA256"]})
+				ChecksumSHA1: p.Checksums["SHA1"], ChecksumSHA256: p.Checksums["SHA256"],
+				ChecksumCRC64: p.Checksums["CRC64NVME"]})
 			out.NextPartNumberMarker = p.PartNumber
 		}
 	}
