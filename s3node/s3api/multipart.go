@@ -261,6 +261,12 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 		if !ok {
 			continue // AssembleUpload reports InvalidPart (after InvalidPartOrder)
 		}
+		// The ETag and checksums are computed from this listing, outside
+		// the store's transaction: a part replaced since has another ETag,
+		// which AssembleUpload, inside it, refuses.
+		if strings.Trim(p.ETag, `"`) != strings.Trim(cp.ETag, `"`) {
+			return nil, s3err.New(s3err.InvalidPart)
+		}
 		for alg, v := range cp.checksums() {
 			if p.Checksums[alg] != v {
 				return nil, s3err.Msg(s3err.InvalidPart, "The "+alg+" checksum of part "+strconv.Itoa(cp.PartNumber)+" does not match the uploaded part.")

@@ -542,3 +542,43 @@ func TestUploadPartChecksums(t *testing.T) {
 		t.Errorf("HEAD SHA256 %q type %q", aws.ToString(head.ChecksumSHA256), head.ChecksumType)
 	}
 }
+
+func TestMultipartRequestErrors(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.client(alice())
+	mustCreateBucket(t, c, "reqs")
+	id := mustCreateUpload(t, c, "reqs", "k")
+	p1 := mustUploadPart(t, c, "reqs", "k", id, 1, []byte("one"))
+
+	// Another user's bucket.
+	_, err := uploadPart(e.client(bob()), "reqs", "k", id, 2, []byte("x"))
+	wantCode(t, err, "AccessDenied", http.StatusForbidden)
+	_, err = complete(e.client(bob()), "reqs", "k", id, p1)
+	wantCode(t, err, "AccessDenied", http.StatusForbidden)
+
+	for _, tc := range []struct {
+		method, path string
+		body         string
+		status       int
+		code         string
+	}{
+		{http.MethodPut, "/reqs/k?uploadId=" + id, "x", http.StatusBadRequest, "InvalidRequest"},
+		{http.MethodPut, "/reqs/k?partNumber=0&uploadId=" + id, "x", http.StatusBadRequest, "InvalidArgument"},
+		{http.MethodPut, "/reqs/k?partNumber=1&uploadId=nope", "x", http.StatusNotFound, "NoSuchUpload"},
+		{http.MethodPost, "/reqs/k?uploadId=" + id, "", http.StatusBadRequest, "MalformedXML"},
+		{http.MethodPost, "/reqs/k?uploadId=" + id, "<CompleteMultipartUpload></CompleteMultipartUpload>", http.StatusBadRequest, "MalformedXML"},
+		{http.MethodGet, "/reqs/k?uploadId=" + id + "&max-parts=x", "", http.StatusBadRequest, "InvalidArgument"},
+		{http.MethodGet, "/reqs?uploads&max-uploads=-1", "", http.StatusBadRequest, "InvalidArgument"},
+		{http.MethodDelete, "/reqs/k?uploadId=nope", "", http.StatusNotFound, "NoSuchUpload"},
+	} {
+		resp, body := e.raw(t, alice(), tc.method, tc.path, []byte(tc.body), nil)
+		if resp.StatusCode != tc.status || !bytes.Contains(body, []byte("<Code>"+tc.code+"</Code>")) {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.code)
+		}
+	}
+	// The upload is untouched.
+	lp, err := c.ListParts(context.Background(), &s3.ListPartsInput{Bucket: aws.String("reqs"), Key: aws.String("k"), UploadId: aws.String(id)})
+	if err != nil || len(lp.Parts) != 1 || aws.ToString(lp.Parts[0].ETag) != aws.ToString(p1.ETag) {
+		t.Fatalf("ListParts: %v %v", lp, err)
+	}
+}
