@@ -136,8 +136,13 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 		return nil, err
 	}
 	uploadID := q.Get("uploadId")
-	if _, err := s.meta.GetUpload(ctx, rq.bucketName, rq.key, uploadID); err != nil {
+	u, err := s.meta.GetUpload(ctx, rq.bucketName, rq.key, uploadID)
+	if err != nil {
 		return nil, err
+	}
+	if alg := requestChecksumAlgorithm(r.Header); u.ChecksumAlgorithm != "" && alg != "" && alg != u.ChecksumAlgorithm {
+		return nil, s3err.Msg(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: "+
+			strings.ToLower(u.ChecksumAlgorithm)+", actual checksum Type: "+strings.ToLower(alg))
 	}
 	size := r.ContentLength
 	if rq.auth.Payload.Streaming() {
@@ -176,6 +181,23 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 		resp.setHeader("x-amz-checksum-"+strings.ToLower(alg), val)
 	}
 	return resp, nil
+}
+
+// requestChecksumAlgorithm is the algorithm of the checksum a request
+// carries in an x-amz-checksum-* header or announces as a trailer, or "".
+func requestChecksumAlgorithm(h http.Header) string {
+	names := strings.Split(strings.ToLower(h.Get("x-amz-trailer")), ",")
+	for _, name := range checksumHeaders {
+		if h.Get(name) != "" {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if _, alg, ok := sigv4.NewChecksum(strings.TrimSpace(name)); ok {
+			return alg
+		}
+	}
+	return ""
 }
 
 // completeMultipartUpload is the request document of

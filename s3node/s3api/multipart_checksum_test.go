@@ -119,4 +119,14 @@ func TestMultipartFullObjectChecksum(t *testing.T) {
 	_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("full"), Key: aws.String("x"),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumType: types.ChecksumTypeFullObject})
 	wantCode(t, err, "InvalidRequest", http.StatusBadRequest)
+
+	// A part with another algorithm than the upload's is refused.
+	create, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("full"), Key: aws.String("x"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("full"), Key: aws.String("x"), UploadId: create.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader([]byte("data")), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+	wantCode(t, err, "InvalidRequest", http.StatusBadRequest)
 }

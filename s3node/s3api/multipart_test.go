@@ -486,7 +486,8 @@ func TestUploadPartChecksums(t *testing.T) {
 
 	// A wrong Content-MD5 or checksum stores nothing.
 	_, err = c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("sums"), Key: aws.String("k"), UploadId: id,
-		PartNumber: aws.Int32(1), Body: bytes.NewReader(data[1]), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(make([]byte, 16)))})
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(data[1]), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(make([]byte, 16))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
 	wantCode(t, err, "BadDigest", http.StatusBadRequest)
 	resp, body := e.raw(t, alice(), http.MethodPut, "/sums/k?partNumber=1&uploadId="+aws.ToString(id), data[1],
 		http.Header{"X-Amz-Checksum-Sha256": {base64.StdEncoding.EncodeToString(make([]byte, 32))}})
