@@ -583,3 +583,15 @@ func TestMultipartRequestErrors(t *testing.T) {
 		t.Fatalf("ListParts: %v %v", lp, err)
 	}
 }
+
+func TestListMultipartUploadsEncoding(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.client(alice())
+	mustCreateBucket(t, c, "enc")
+	id := mustCreateUpload(t, c, "enc", "a b/c+d")
+	resp, body := e.raw(t, alice(), http.MethodGet, "/enc?uploads&encoding-type=url", nil, nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("<Key>a+b/c%2Bd</Key>")) ||
+		!bytes.Contains(body, []byte("<UploadId>"+id+"</UploadId>")) || !bytes.Contains(body, []byte("<EncodingType>url</EncodingType>")) {
+		t.Errorf("encoded listing: %d %s", resp.StatusCode, body)
+	}
+}
