@@ -43,9 +43,21 @@
 // its id) with x-amz-delete-marker. Deleting a version that does not exist
 // succeeds, as deleting a missing key does.
 //
+// # Multipart uploads
+//
+// UploadPart streams its body through the same verified path as
+// PutObject (writeBody). CompleteMultipartUpload never copies data: the
+// object keeps its parts as segments (s3node.AssembleUpload), its ETag is
+// the MD5 of the parts' binary MD5s suffixed "-N". Parts that all carry
+// a checksum give the object one (multipart_checksum.go): COMPOSITE for
+// CRC32, CRC32C, SHA1, SHA256 (the default), FULL_OBJECT for CRC32,
+// CRC32C, CRC64NVME (combined from the parts' CRCs, never re-reading
+// data). GetObject and HeadObject with ?partNumber read one
+// segment (an object not uploaded in parts has a single part).
+//
 // # Not yet served
 //
-// ACLs, bucket policies, object lock, bucket encryption configuration and
+// UploadPartCopy, ACLs, bucket policies, object lock, bucket encryption configuration and
 // server-side encryption have their routes in the table and answer
 // NotImplemented until their handlers land.
 package s3api

@@ -31,12 +31,33 @@ var responseOverrides = [][2]string{
 	{"response-content-encoding", "Content-Encoding"},
 }
 
+// readObject serves GetObject and HeadObject. A concurrent write may
+// replace the version and delete its blob between reading the metadata
+// and opening the blob: the read is then tried again on the new version.
 func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := s.readObjectOnce(rq, withBody)
+		if err != nil && attempt < 4 && s3node.ErrorReason(err) == s3node.NoSuchBlob {
+			continue
+		}
+		return resp, err
+	}
+}
+
+func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 	r := rq.r
 	ctx := r.Context()
 	q := r.URL.Query()
+	partNumber := 0
 	if q.Has("partNumber") {
-		return nil, s3err.Msg(s3err.NotImplemented, "partNumber is not supported yet.")
+		n, err := parsePartNumber(q)
+		if err != nil {
+			return nil, err
+		}
+		if r.Header.Get("Range") != "" {
+			return nil, s3err.Msg(s3err.InvalidRequest, "Cannot specify both Range header and partNumber query parameter")
+		}
+		partNumber = n
 	}
 	if err := refuseSSE(r.Header); err != nil {
 		return nil, err
@@ -78,7 +99,30 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 	}
 
 	start, length := int64(0), v.Size
-	if rng := r.Header.Get("Range"); rng != "" {
+	if partNumber > 0 {
+		a, n, err := partRange(v, partNumber)
+		if err != nil {
+			return nil, err
+		}
+		if len(v.Parts) > 0 {
+			start, length = a, n
+			resp.status = http.StatusPartialContent
+			if n > 0 {
+				resp.header.Set("Content-Range", "bytes "+formatSize(a)+"-"+formatSize(a+n-1)+"/"+formatSize(v.Size))
+			}
+			if strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+				// The part's own checksums, as AWS.
+				for _, p := range v.Parts {
+					if p.PartNumber != partNumber {
+						continue
+					}
+					for alg, val := range p.Checksums {
+						resp.header.Set("x-amz-checksum-"+strings.ToLower(alg), val)
+					}
+				}
+			}
+		}
+	} else if rng := r.Header.Get("Range"); rng != "" {
 		a, n, ok, err := parseRange(rng, v.Size)
 		if err != nil {
 			return nil, err
@@ -110,6 +154,24 @@ func (s *Server) readObject(rq *request, withBody bool) (*response, error) {
 		resp.body = body
 	}
 	return resp, nil
+}
+
+// partRange is where part n of v lies. An object not uploaded in parts
+// has one part, the whole object.
+func partRange(v s3node.ObjectVersion, n int) (start, length int64, err error) {
+	if len(v.Parts) == 0 {
+		if n == 1 {
+			return 0, v.Size, nil
+		}
+	} else {
+		for _, p := range v.Parts {
+			if p.PartNumber == n {
+				return p.Offset, p.Size, nil
+			}
+		}
+	}
+	e := s3err.New(s3err.InvalidPartNumber).With("PartNumberRequested", strconv.Itoa(n)).With("ActualPartCount", strconv.Itoa(max(v.PartsCount, 1)))
+	return 0, 0, e
 }
 
 // objectHeaders are the response headers describing a version.

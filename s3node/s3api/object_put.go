@@ -99,81 +99,20 @@ func (s *Server) putObject(rq *request) (*response, error) {
 		return nil, err
 	}
 
-	var wantMD5 []byte
-	if cm, ok := h["Content-Md5"]; ok {
-		wantMD5, err = base64.StdEncoding.DecodeString(strings.Join(cm, ","))
-		if err != nil || len(wantMD5) != md5.Size {
-			return nil, s3err.New(s3err.InvalidDigest)
-		}
-	}
-	var sums []expectedChecksum
-	for _, name := range checksumHeaders {
-		val := h.Get(name)
-		if val == "" {
-			continue
-		}
-		hh, alg, _ := sigv4.NewChecksum(name)
-		sums = append(sums, expectedChecksum{alg: alg, value: val, h: hh})
-	}
-	if len(sums) > 1 {
-		return nil, s3err.Msg(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
-	}
-
-	// Stream: verified body → MD5 (+ header checksum) → blob.
-	md := md5.New()
-	writers := []io.Writer{md}
-	for _, c := range sums {
-		writers = append(writers, c.h)
-	}
-	bw, err := s.data.Create(ctx)
+	sb, err := s.writeBody(rq, size)
 	if err != nil {
 		return nil, err
 	}
-	body := rq.body()
-	defer body.Close()
-	n, err := io.Copy(io.MultiWriter(append(writers, bw)...), body)
-	if err == nil && n != size {
-		err = s3err.New(s3err.IncompleteBody)
-	}
-	if err != nil {
-		_ = bw.Abort()
-		return nil, err
-	}
-	sum := md.Sum(nil)
-	if wantMD5 != nil && !bytes.Equal(sum, wantMD5) {
-		_ = bw.Abort()
-		return nil, s3err.New(s3err.BadDigest)
-	}
-	checksums := map[string]string{}
-	for _, c := range sums {
-		got := base64.StdEncoding.EncodeToString(c.h.Sum(nil))
-		if got != c.value {
-			_ = bw.Abort()
-			return nil, s3err.Msg(s3err.BadDigest, "The "+c.alg+" you specified did not match the calculated checksum.")
-		}
-		checksums[c.alg] = got
-	}
-	for name, vals := range rq.auth.Trailers() {
-		// Verified against the data by the sigv4 body reader.
-		if _, alg, ok := sigv4.NewChecksum(strings.ToLower(name)); ok && len(vals) > 0 {
-			checksums[alg] = vals[0]
-		}
-	}
-	if len(checksums) > 0 {
-		v.Checksums = checksums
+	if len(sb.checksums) > 0 {
+		v.Checksums = sb.checksums
 		v.ChecksumType = s3node.ChecksumFullObject
 	}
-	v.ETag = `"` + hex.EncodeToString(sum) + `"`
+	v.ETag = `"` + hex.EncodeToString(sb.md5) + `"`
 	v.LastModified = s.now().UTC()
-
-	blobID, err := bw.Commit(ctx)
-	if err != nil {
-		return nil, err
-	}
-	v.BlobID = blobID
+	v.BlobID = sb.blobID
 	res, err := s.meta.PutObject(ctx, v)
 	if err != nil {
-		s.deleteBlobs(rq, []string{blobID})
+		s.deleteBlobs(rq, []string{v.BlobID})
 		return nil, err
 	}
 	s.deleteBlobs(rq, res.Unreferenced)
@@ -190,6 +129,88 @@ func (s *Server) putObject(rq *request) (*response, error) {
 		resp.setHeader("x-amz-checksum-type", v.ChecksumType)
 	}
 	return resp, nil
+}
+
+// storedBody is a request body committed to a new blob.
+type storedBody struct {
+	blobID    string
+	md5       []byte            // binary MD5 of the data
+	checksums map[string]string // algorithm → base64, verified
+}
+
+// writeBody streams the verified request body of size bytes into a new
+// blob, checking Content-MD5 and any x-amz-checksum-* header (trailers are
+// verified by the sigv4 reader), and commits the blob only once every
+// check passed.
+func (s *Server) writeBody(rq *request, size int64) (storedBody, error) {
+	ctx := rq.r.Context()
+	h := rq.r.Header
+	var wantMD5 []byte
+	var err error
+	if cm, ok := h["Content-Md5"]; ok {
+		wantMD5, err = base64.StdEncoding.DecodeString(strings.Join(cm, ","))
+		if err != nil || len(wantMD5) != md5.Size {
+			return storedBody{}, s3err.New(s3err.InvalidDigest)
+		}
+	}
+	var sums []expectedChecksum
+	for _, name := range checksumHeaders {
+		val := h.Get(name)
+		if val == "" {
+			continue
+		}
+		hh, alg, _ := sigv4.NewChecksum(name)
+		sums = append(sums, expectedChecksum{alg: alg, value: val, h: hh})
+	}
+	if len(sums) > 1 {
+		return storedBody{}, s3err.Msg(s3err.InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+	}
+
+	// Stream: verified body → MD5 (+ header checksum) → blob.
+	md := md5.New()
+	writers := []io.Writer{md}
+	for _, c := range sums {
+		writers = append(writers, c.h)
+	}
+	bw, err := s.data.Create(ctx)
+	if err != nil {
+		return storedBody{}, err
+	}
+	body := rq.body()
+	defer body.Close()
+	n, err := io.Copy(io.MultiWriter(append(writers, bw)...), body)
+	if err == nil && n != size {
+		err = s3err.New(s3err.IncompleteBody)
+	}
+	if err != nil {
+		_ = bw.Abort()
+		return storedBody{}, err
+	}
+	sum := md.Sum(nil)
+	if wantMD5 != nil && !bytes.Equal(sum, wantMD5) {
+		_ = bw.Abort()
+		return storedBody{}, s3err.New(s3err.BadDigest)
+	}
+	checksums := map[string]string{}
+	for _, c := range sums {
+		got := base64.StdEncoding.EncodeToString(c.h.Sum(nil))
+		if got != c.value {
+			_ = bw.Abort()
+			return storedBody{}, s3err.Msg(s3err.BadDigest, "The "+c.alg+" you specified did not match the calculated checksum.")
+		}
+		checksums[c.alg] = got
+	}
+	for name, vals := range rq.auth.Trailers() {
+		// Verified against the data by the sigv4 body reader.
+		if _, alg, ok := sigv4.NewChecksum(strings.ToLower(name)); ok && len(vals) > 0 {
+			checksums[alg] = vals[0]
+		}
+	}
+	blobID, err := bw.Commit(ctx)
+	if err != nil {
+		return storedBody{}, err
+	}
+	return storedBody{blobID: blobID, md5: sum, checksums: checksums}, nil
 }
 
 // deleteBlobs removes blobs no metadata references any more. Failures are

@@ -69,7 +69,7 @@ func routeTable() map[routeKey]route {
 		{get, kindBucket, ""}:                  {op: "ListObjects", fn: (*Server).listObjectsV1},
 		{get, kindBucket, "list-type=2"}:       {op: "ListObjectsV2", fn: (*Server).listObjectsV2},
 		{get, kindBucket, "versions"}:          {op: "ListObjectVersions", fn: (*Server).listObjectVersions},
-		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads"},
+		{get, kindBucket, "uploads"}:           {op: "ListMultipartUploads", fn: (*Server).listMultipartUploads},
 		{post, kindBucket, "delete"}:           {op: "DeleteObjects", fn: (*Server).deleteObjects},
 		{post, kindBucket, ""}:                 {op: "PostObject", fn: (*Server).postObject, newBucket: true}, // authenticates by its form; checks the bucket itself
 		{get, kindBucket, "versioning"}:        {op: "GetBucketVersioning", fn: (*Server).getBucketVersioning},
@@ -92,11 +92,11 @@ func routeTable() map[routeKey]route {
 		{get, kindObject, ""}:           {op: "GetObject", fn: (*Server).getObject},
 		{head, kindObject, ""}:          {op: "HeadObject", fn: (*Server).headObject},
 		{del, kindObject, ""}:           {op: "DeleteObject", fn: (*Server).deleteObject},
-		{post, kindObject, "uploads"}:   {op: "CreateMultipartUpload"},
-		{put, kindObject, "uploadId"}:   {op: "UploadPart"}, // also UploadPartCopy
-		{get, kindObject, "uploadId"}:   {op: "ListParts"},
-		{post, kindObject, "uploadId"}:  {op: "CompleteMultipartUpload"},
-		{del, kindObject, "uploadId"}:   {op: "AbortMultipartUpload"},
+		{post, kindObject, "uploads"}:   {op: "CreateMultipartUpload", fn: (*Server).createMultipartUpload},
+		{put, kindObject, "uploadId"}:   {op: "UploadPart", fn: (*Server).uploadPart}, // also UploadPartCopy
+		{get, kindObject, "uploadId"}:   {op: "ListParts", fn: (*Server).listParts},
+		{post, kindObject, "uploadId"}:  {op: "CompleteMultipartUpload", fn: (*Server).completeMultipartUploadHandler},
+		{del, kindObject, "uploadId"}:   {op: "AbortMultipartUpload", fn: (*Server).abortMultipartUpload},
 		{get, kindObject, "tagging"}:    {op: "GetObjectTagging", fn: (*Server).getObjectTagging},
 		{put, kindObject, "tagging"}:    {op: "PutObjectTagging", fn: (*Server).putObjectTagging},
 		{del, kindObject, "tagging"}:    {op: "DeleteObjectTagging", fn: (*Server).deleteObjectTagging},

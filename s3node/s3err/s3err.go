@@ -48,6 +48,7 @@ const (
 	InvalidEncryptionAlgorithmError                Code = "InvalidEncryptionAlgorithmError"
 	InvalidPart                                    Code = "InvalidPart"
 	InvalidPartOrder                               Code = "InvalidPartOrder"
+	InvalidPartNumber                              Code = "InvalidPartNumber"
 	InvalidRange                                   Code = "InvalidRange"
 	InvalidRequest                                 Code = "InvalidRequest"
 	InvalidStorageClass                            Code = "InvalidStorageClass"
@@ -102,6 +103,7 @@ var table = map[Code]entry{
 	InvalidEncryptionAlgorithmError:   {http.StatusBadRequest, "The Encryption request you specified is not valid. Supported value: AES256."},
 	InvalidPart:                       {http.StatusBadRequest, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."},
 	InvalidPartOrder:                  {http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number."},
+	InvalidPartNumber:                 {http.StatusRequestedRangeNotSatisfiable, "The requested partnumber is not satisfiable"},
 	InvalidRange:                      {http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable"},
 	InvalidRequest:                    {http.StatusBadRequest, "Invalid Request"},
 	InvalidStorageClass:               {http.StatusBadRequest, "The storage class you specified is not valid"},
