@@ -9,7 +9,7 @@ need() { # need CMD-or-PATH "how to install"
   fi
 }
 need go "see https://go.dev/doc/install (Go 1.26+)"
-need aws "apt-get install awscli (the smoke tests drive the S3 node with the real aws CLI)"
+need /usr/bin/aws "apt-get install awscli (Debian aws-cli v2: the smoke tests drive the S3 node with it)"
 need rclone "apt-get install rclone (client smoke tests)"
 if ! python3 -c 'import boto3' 2>/dev/null; then
   echo "missing: boto3 for python3 — install with: apt-get install python3-boto3" >&2

@@ -489,12 +489,19 @@ policies:
 }
 
 // TestDevS3WithAWSCLI runs the S3 node of `s3kms dev` with the real aws
-// CLI, with nothing but the variables of dev.env: users whose secrets are
-// sealed by the KMS, HTTPS with the dev CA.
+// CLIs — Debian's aws-cli v2 (/usr/bin/aws) and the aws-cli v1 of the
+// default python3 — with nothing but the variables of dev.env: users whose
+// secrets are sealed by the KMS, HTTPS with the dev CA.
 func TestDevS3WithAWSCLI(t *testing.T) {
-	awsBin, err := exec.LookPath("aws")
-	if err != nil {
-		t.Fatal("the aws CLI is required: apt-get install awscli (or pip install awscli)")
+	clis := []struct{ name, cmd string }{
+		{"v2", "/usr/bin/aws"},
+		{"v1", "python3 -m awscli"},
+	}
+	if _, err := os.Stat("/usr/bin/aws"); err != nil {
+		t.Fatal("Debian's aws-cli v2 is required: apt-get install awscli")
+	}
+	if err := exec.Command("python3", "-m", "awscli", "--version").Run(); err != nil {
+		t.Fatal("aws-cli v1 for python3 is required: pip install awscli (the default python3 here has it)")
 	}
 	dir := t.TempDir()
 	env := startDev(t, dir)
@@ -507,26 +514,39 @@ func TestDevS3WithAWSCLI(t *testing.T) {
 	if err := os.WriteFile(src, bytes.Repeat([]byte("hello s3kms\n"), 1000), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	big := filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("0123456789abcdef"), 1<<20), 0o600); err != nil { // 16 MiB: multipart
+		t.Fatal(err)
+	}
 	script := `set -e
 source "$1/dev.env"
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 mb s3://smoke
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 cp "$1/hello.txt" s3://smoke/dir/hello.txt
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 ls s3://smoke/dir/
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 cp s3://smoke/dir/hello.txt "$1/back.txt"
-cmp "$1/hello.txt" "$1/back.txt"
-if AWS_ACCESS_KEY_ID=$S3KMS_ALT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3KMS_ALT_SECRET_ACCESS_KEY \
-   aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 ls s3://smoke/ 2>"$1/alt.err"; then
+aws() { $AWSCLI --endpoint-url "$S3KMS_S3_ENDPOINT" "$@"; }
+b=smoke-$2
+aws s3 mb s3://$b
+aws s3 cp "$1/hello.txt" s3://$b/dir/hello.txt
+aws s3 cp "$1/big.bin" s3://$b/big.bin
+aws s3 ls s3://$b/dir/
+aws s3 cp s3://$b/dir/hello.txt "$1/back-$2.txt"
+cmp "$1/hello.txt" "$1/back-$2.txt"
+aws s3 cp s3://$b/big.bin "$1/big-$2.bin"
+cmp "$1/big.bin" "$1/big-$2.bin"
+aws s3api head-object --bucket $b --key big.bin | grep -q '"ETag": "\\"[0-9a-f]*-[0-9]*\\""'
+if AWS_ACCESS_KEY_ID=$S3KMS_ALT_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$S3KMS_ALT_SECRET_ACCESS_KEY aws s3 ls s3://$b/ 2>"$1/alt.err"; then
   echo "the other user could list the bucket"; exit 1
 fi
 grep -q AccessDenied "$1/alt.err"
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 rm s3://smoke/dir/hello.txt
-aws --endpoint-url "$S3KMS_S3_ENDPOINT" s3 rb s3://smoke
+aws s3 rm --recursive s3://$b/
+aws s3 rb s3://$b
 echo SMOKE-OK`
-	cmd := exec.Command("bash", "-c", script, "bash", dir)
-	cmd.Env = append(os.Environ(), "HOME="+dir, "PATH="+filepath.Dir(awsBin)+":"+os.Getenv("PATH"))
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "SMOKE-OK") || !strings.Contains(string(out), "hello.txt") {
-		t.Fatalf("aws CLI smoke test: %v\n%s", err, out)
+	for _, c := range clis {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("bash", "-c", script, "bash", dir, c.name)
+			cmd.Env = append(os.Environ(), "HOME="+dir, "AWSCLI="+c.cmd)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "SMOKE-OK") || !strings.Contains(string(out), "hello.txt") {
+				t.Fatalf("aws CLI %s smoke test: %v\n%s", c.name, err, out)
+			}
+		})
 	}
 
 	// Users are managed through the node's configuration.
