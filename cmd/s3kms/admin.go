@@ -40,7 +40,8 @@ S3KMS_CLIENT_CERT and S3KMS_CLIENT_KEY (source the dev.env that
 	pf.StringVar(&f.certFile, "cert", os.Getenv("S3KMS_CLIENT_CERT"), "client certificate [S3KMS_CLIENT_CERT]")
 	pf.StringVar(&f.keyFile, "key", os.Getenv("S3KMS_CLIENT_KEY"), "client private key [S3KMS_CLIENT_KEY]")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
-	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f))
+	// `admin user` is `s3 user`: users live in the S3 node's database.
+	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newUserCmd())
 	return cmd
 }
 

@@ -564,7 +564,7 @@ echo SMOKE-OK`
 		!strings.Contains(stdout.String(), created["access_key_id"]) || strings.Contains(stdout.String(), created["secret_access_key"]) {
 		t.Fatalf("s3 user list: %d\n%s", code, stdout.String())
 	}
-	if code := run(context.Background(), []string{"s3", "user", "delete", "--config", conf, created["access_key_id"]}, nil, &stdout, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"admin", "user", "delete", "--config", conf, created["access_key_id"]}, nil, &stdout, &stderr); code != 0 {
 		t.Fatalf("s3 user delete: %d %s", code, stderr.String())
 	}
 }
