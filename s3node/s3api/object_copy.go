@@ -104,10 +104,8 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	if err := refuseSSE(h); err != nil {
 		return nil, err
 	}
-	for name := range h {
-		if strings.HasPrefix(strings.ToLower(name), "x-amz-copy-source-server-side-encryption") {
-			return nil, s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
-		}
+	if err := refuseCopySourceSSE(h); err != nil {
+		return nil, err
 	}
 	replaceMeta, err := directive(h, "x-amz-metadata-directive")
 	if err != nil {
