@@ -46,7 +46,10 @@
 // # Multipart uploads
 //
 // UploadPart streams its body through the same verified path as
-// PutObject (writeBody). CompleteMultipartUpload never copies data: the
+// PutObject (writeBody). UploadPartCopy (UploadPart with
+// x-amz-copy-source, object_copy_part.go) streams the source, or its
+// x-amz-copy-source-range, through GetObject's reader into the part's new
+// blob, as CopyObject does. CompleteMultipartUpload never copies data: the
 // object keeps its parts as segments (s3node.AssembleUpload), its ETag is
 // the MD5 of the parts' binary MD5s suffixed "-N". Parts that all carry
 // a checksum give the object one (multipart_checksum.go): COMPOSITE for
@@ -57,7 +60,7 @@
 //
 // # Not yet served
 //
-// UploadPartCopy, ACLs, bucket policies, object lock, bucket encryption configuration and
+// ACLs, bucket policies, object lock, bucket encryption configuration and
 // server-side encryption have their routes in the table and answer
 // NotImplemented until their handlers land.
 package s3api

@@ -122,15 +122,15 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 	r := rq.r
 	ctx := r.Context()
 	q := r.URL.Query()
-	if r.Header.Get("x-amz-copy-source") != "" {
-		return nil, s3err.Msg(s3err.NotImplemented, "UploadPartCopy is not supported yet.")
-	}
 	if !q.Has("partNumber") {
 		return nil, s3err.Msg(s3err.InvalidRequest, "A partNumber is required to upload a part.")
 	}
 	num, err := parsePartNumber(q)
 	if err != nil {
 		return nil, err
+	}
+	if r.Header.Get("x-amz-copy-source") != "" {
+		return s.uploadPartCopy(rq, num)
 	}
 	if err := refuseSSE(r.Header); err != nil {
 		return nil, err

@@ -104,10 +104,8 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	if err := refuseSSE(h); err != nil {
 		return nil, err
 	}
-	for name := range h {
-		if strings.HasPrefix(strings.ToLower(name), "x-amz-copy-source-server-side-encryption") {
-			return nil, s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
-		}
+	if err := refuseCopySourceSSE(h); err != nil {
+		return nil, err
 	}
 	replaceMeta, err := directive(h, "x-amz-metadata-directive")
 	if err != nil {
@@ -122,39 +120,8 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		return nil, s3err.New(s3err.InvalidStorageClass)
 	}
 
-	// Read permission on the source: its bucket must be the caller's.
-	if src.bucket != rq.bucketName {
-		b, err := s.meta.GetBucket(ctx, src.bucket)
-		if err != nil {
-			if s3node.ErrorCode(err) == s3node.EInvalid || s3node.ErrorReason(err) == s3node.NoSuchBucket {
-				return nil, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
-			}
-			return nil, err
-		}
-		if b.Owner != rq.user.CanonicalID {
-			return nil, s3err.New(s3err.AccessDenied)
-		}
-	}
-	sv, err := s.meta.GetObject(ctx, src.bucket, src.key, src.versionID)
+	sv, err := s.copySourceVersion(rq, src)
 	if err != nil {
-		switch s3node.ErrorReason(err) {
-		case s3node.NoSuchKey:
-			return nil, s3err.New(s3err.NoSuchKey).With("Key", src.key)
-		case s3node.NoSuchBucket:
-			return nil, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
-		}
-		return nil, err
-	}
-	if sv.DeleteMarker {
-		if src.versionID != "" {
-			return nil, s3err.Msg(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
-		}
-		return nil, s3err.New(s3err.NoSuchKey).With("Key", src.key)
-	}
-	if sv.Encryption != nil {
-		return nil, s3err.Msg(s3err.NotImplemented, "Copying encrypted objects is not supported yet.")
-	}
-	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
 		return nil, err
 	}
 	if sv.Size > maxCopySize {
@@ -264,6 +231,51 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		resp.setHeader("x-amz-version-id", res.VersionID)
 	}
 	return resp, nil
+}
+
+// copySourceVersion resolves the source of a copy (CopyObject,
+// UploadPartCopy): the caller must own the source bucket; the version
+// must exist, not be a delete marker nor encrypted, and pass the
+// x-amz-copy-source-if-* conditions.
+func (s *Server) copySourceVersion(rq *request, src copySource) (s3node.ObjectVersion, error) {
+	ctx := rq.r.Context()
+	h := rq.r.Header
+	// Read permission on the source: its bucket must be the caller's.
+	if src.bucket != rq.bucketName {
+		b, err := s.meta.GetBucket(ctx, src.bucket)
+		if err != nil {
+			if s3node.ErrorCode(err) == s3node.EInvalid || s3node.ErrorReason(err) == s3node.NoSuchBucket {
+				return s3node.ObjectVersion{}, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+			}
+			return s3node.ObjectVersion{}, err
+		}
+		if b.Owner != rq.user.CanonicalID {
+			return s3node.ObjectVersion{}, s3err.New(s3err.AccessDenied)
+		}
+	}
+	sv, err := s.meta.GetObject(ctx, src.bucket, src.key, src.versionID)
+	if err != nil {
+		switch s3node.ErrorReason(err) {
+		case s3node.NoSuchKey:
+			return sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+		case s3node.NoSuchBucket:
+			return sv, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+		}
+		return sv, err
+	}
+	if sv.DeleteMarker {
+		if src.versionID != "" {
+			return sv, s3err.Msg(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+		}
+		return sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+	}
+	if sv.Encryption != nil {
+		return sv, s3err.Msg(s3err.NotImplemented, "Copying encrypted objects is not supported yet.")
+	}
+	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
+		return sv, err
+	}
+	return sv, nil
 }
 
 // normClass stores STANDARD as "", as PutObject does.

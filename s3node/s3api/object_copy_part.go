@@ -1,0 +1,164 @@
+package s3api
+
+import (
+	"encoding/xml"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/s3err"
+)
+
+// copyPartResult is the UploadPartCopy response document.
+type copyPartResult struct {
+	XMLName           xml.Name `xml:"CopyPartResult"`
+	XMLNS             string   `xml:"xmlns,attr"`
+	ETag              string   `xml:"ETag"`
+	LastModified      string   `xml:"LastModified"`
+	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
+	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
+	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
+	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
+	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+}
+
+// msgCopyRangeSyntax is AWS's message for a malformed
+// x-amz-copy-source-range.
+const msgCopyRangeSyntax = "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+
+// parseCopySourceRange parses "bytes=first-last" (both offsets required,
+// first <= last). The bounds are checked against the source later.
+func parseCopySourceRange(v string) (first, last int64, err error) {
+	bad := s3err.Msg(s3err.InvalidRequest, msgCopyRangeSyntax)
+	spec, ok := strings.CutPrefix(v, "bytes=")
+	if !ok {
+		return 0, 0, bad
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok || a == "" || b == "" || strings.IndexFunc(a+b, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return 0, 0, bad
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || first > last {
+		return 0, 0, bad
+	}
+	return first, last, nil
+}
+
+// uploadPartCopy serves UploadPartCopy (UploadPart with
+// x-amz-copy-source): the source version, or the byte range
+// x-amz-copy-source-range of it, is streamed through the reader GetObject
+// uses into a new blob, recorded as the part (replacing a part with the
+// same number, whose blob is deleted).
+func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
+	r := rq.r
+	ctx := r.Context()
+	h := r.Header
+	src, err := parseCopySource(h.Get("x-amz-copy-source"))
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseSSE(h); err != nil {
+		return nil, err
+	}
+	if err := refuseCopySourceSSE(h); err != nil {
+		return nil, err
+	}
+	rangeHdr, hasRange := h.Get("x-amz-copy-source-range"), len(h.Values("x-amz-copy-source-range")) > 0
+	var first, last int64
+	if hasRange {
+		if first, last, err = parseCopySourceRange(rangeHdr); err != nil {
+			return nil, err
+		}
+	}
+	uploadID := r.URL.Query().Get("uploadId")
+	u, err := s.meta.GetUpload(ctx, rq.bucketName, rq.key, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := s.copySourceVersion(rq, src)
+	if err != nil {
+		return nil, err
+	}
+	start, length := int64(0), sv.Size
+	if hasRange {
+		if last >= sv.Size {
+			return nil, s3err.Msg(s3err.InvalidRequest, "Range specified is not valid for source object of size: "+strconv.FormatInt(sv.Size, 10))
+		}
+		start, length = first, last-first+1
+	}
+	if length > maxPartSize {
+		return nil, s3err.Msg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+
+	algs := map[string]bool{}
+	if u.ChecksumAlgorithm != "" {
+		algs[u.ChecksumAlgorithm] = true
+	}
+	segs, err := segments(sv)
+	if err != nil {
+		return nil, err
+	}
+	body, err := s.openRange(ctx, segs, start, length)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	wr, err := s.writeBlob(ctx, body, algs)
+	if err != nil {
+		return nil, err
+	}
+	if wr.size != length {
+		s.deleteBlobs(rq, []string{wr.blobID})
+		return nil, s3node.Errorf(s3node.EInternal, "", "copy source %s/%s read %d of %d bytes", src.bucket, src.key, wr.size, length)
+	}
+	p := s3node.Part{
+		PartNumber:   num,
+		BlobID:       wr.blobID,
+		Size:         length,
+		StoredSize:   length,
+		ETag:         wr.etag,
+		LastModified: s.now().UTC(),
+		Checksums:    wr.checksums,
+	}
+	old, err := s.meta.PutPart(ctx, rq.bucketName, rq.key, uploadID, p)
+	if err != nil {
+		s.deleteBlobs(rq, []string{wr.blobID})
+		return nil, err
+	}
+	s.deleteBlobs(rq, old)
+
+	doc := &copyPartResult{XMLNS: xmlNS, ETag: p.ETag, LastModified: isoTime(p.LastModified)}
+	for alg, val := range p.Checksums {
+		switch alg {
+		case "CRC32":
+			doc.ChecksumCRC32 = val
+		case "CRC32C":
+			doc.ChecksumCRC32C = val
+		case "CRC64NVME":
+			doc.ChecksumCRC64NVME = val
+		case "SHA1":
+			doc.ChecksumSHA1 = val
+		case "SHA256":
+			doc.ChecksumSHA256 = val
+		}
+	}
+	resp := &response{doc: doc}
+	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {
+		resp.setHeader("x-amz-copy-source-version-id", sv.VersionID)
+	}
+	return resp, nil
+}
+
+// refuseCopySourceSSE answers NotImplemented for the
+// x-amz-copy-source-server-side-encryption-* headers.
+func refuseCopySourceSSE(h http.Header) error {
+	for name := range h {
+		if strings.HasPrefix(strings.ToLower(name), "x-amz-copy-source-server-side-encryption") {
+			return s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
+		}
+	}
+	return nil
+}
