@@ -110,8 +110,9 @@ func (e *env) blobCount(t *testing.T) int {
 	return n
 }
 
-func TestMultipartRoundTrip(t *testing.T) {
-	e := newEnv(t, "")
+func TestMultipartRoundTrip(t *testing.T) { forEachBackend(t, testMultipartRoundTrip) }
+
+func testMultipartRoundTrip(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "mpu-rt")
@@ -251,8 +252,9 @@ func TestPartNumberSinglePartObject(t *testing.T) {
 	}
 }
 
-func TestMultipartErrors(t *testing.T) {
-	e := newEnv(t, "")
+func TestMultipartErrors(t *testing.T) { forEachBackend(t, testMultipartErrors) }
+
+func testMultipartErrors(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "err")
@@ -307,8 +309,9 @@ func TestMultipartErrors(t *testing.T) {
 	wantCode(t, err, "NoSuchUpload", http.StatusNotFound)
 }
 
-func TestUploadPartReplaceAndList(t *testing.T) {
-	e := newEnv(t, "")
+func TestUploadPartReplaceAndList(t *testing.T) { forEachBackend(t, testUploadPartReplaceAndList) }
+
+func testUploadPartReplaceAndList(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "list-parts")
@@ -349,8 +352,9 @@ func TestUploadPartReplaceAndList(t *testing.T) {
 	}
 }
 
-func TestListMultipartUploads(t *testing.T) {
-	e := newEnv(t, "")
+func TestListMultipartUploads(t *testing.T) { forEachBackend(t, testListMultipartUploads) }
+
+func testListMultipartUploads(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "list-uploads")
@@ -404,8 +408,9 @@ func TestListMultipartUploads(t *testing.T) {
 	}
 }
 
-func TestUploadPartConcurrent(t *testing.T) {
-	e := newEnv(t, "")
+func TestUploadPartConcurrent(t *testing.T) { forEachBackend(t, testUploadPartConcurrent) }
+
+func testUploadPartConcurrent(t *testing.T, e *env) {
 	c := e.client(alice())
 	mustCreateBucket(t, c, "concurrent")
 	id := mustCreateUpload(t, c, "concurrent", "k")
