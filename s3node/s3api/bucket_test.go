@@ -11,8 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-func TestBucketLifecycle(t *testing.T) {
-	e := newEnv(t, "")
+func TestBucketLifecycle(t *testing.T) { forEachBackend(t, testBucketLifecycle) }
+
+func testBucketLifecycle(t *testing.T, e *env) {
 	ctx := context.Background()
 	c, cb := e.client(alice()), e.client(bob())
 

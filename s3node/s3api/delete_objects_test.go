@@ -37,8 +37,9 @@ func currentKeys(t *testing.T, c *s3.Client, bucket string) []string {
 	return keys
 }
 
-func TestDeleteObjects(t *testing.T) {
-	e := newEnv(t, "")
+func TestDeleteObjects(t *testing.T) { forEachBackend(t, testDeleteObjects) }
+
+func testDeleteObjects(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "multi")
@@ -124,8 +125,9 @@ func TestDeleteObjects(t *testing.T) {
 	wantCode(t, err, "AccessDenied", 403)
 }
 
-func TestDeleteObjectsVersioned(t *testing.T) {
-	e := newEnv(t, "")
+func TestDeleteObjectsVersioned(t *testing.T) { forEachBackend(t, testDeleteObjectsVersioned) }
+
+func testDeleteObjectsVersioned(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "multi")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -23,9 +24,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3kms/s3kms/internal/pgtest"
+	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/storage/blobfs"
+	"github.com/s3kms/s3kms/storage/postgres"
 	"github.com/s3kms/s3kms/storage/sqlite"
 )
+
+// The PostgreSQL backend runs on a private cluster shared by the tests
+// of this package (see internal/pgtest).
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const (
 	region      = "us-east-1"
@@ -40,12 +48,33 @@ var testUsers = StaticUsers{
 	bobKey:   {Secret: bobSecret, CanonicalID: "bob-canonical", DisplayName: "bob"},
 }
 
-// env is one S3 node on SQLite and blobfs in a temp dir, behind a TLS
-// httptest server.
+// backend names a metadata store.
+type backend string
+
+const (
+	sqliteBackend   backend = "sqlite"
+	postgresBackend backend = "postgres"
+)
+
+// backends are the metadata stores the compliance tests run on.
+var backends = []backend{sqliteBackend, postgresBackend}
+
+// forEachBackend runs fn as a subtest on a fresh env (path-style, no
+// domain) for every metadata backend.
+func forEachBackend(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) { fn(t, newBackendEnv(t, b, "")) })
+	}
+}
+
+// env is one S3 node on a metadata backend and blobfs in a temp dir,
+// behind a TLS httptest server.
 type env struct {
-	srv    *httptest.Server
-	s      *Server
-	domain string
+	srv     *httptest.Server
+	s       *Server
+	domain  string
+	backend backend
 
 	mu       sync.Mutex
 	payloads map[string]bool // x-amz-content-sha256 values of PUTs seen
@@ -58,30 +87,66 @@ func (e *env) sawPayload(mode string) bool {
 	return e.payloads[mode]
 }
 
+// newEnv is an env on SQLite.
 func newEnv(t testing.TB, domain string) *env {
 	t.Helper()
+	return newBackendEnv(t, sqliteBackend, domain)
+}
+
+// metaStore returns a fresh, migrated metadata store of backend b, closed
+// when t ends. dir is a private temp dir.
+func metaStore(t testing.TB, b backend, dir string) s3node.MetadataStore {
+	t.Helper()
 	ctx := context.Background()
+	switch b {
+	case sqliteBackend:
+		db, err := sqlite.Open(ctx, filepath.Join(dir, "s3.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db.S3Store()
+	case postgresBackend:
+		var opts []string
+		if os.Getenv(pgtest.EnvDSN) == "" {
+			// A linguistic default collation ("a" before "B"): S3
+			// listings must still come in byte order.
+			opts = []string{"TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"}
+		}
+		db, err := postgres.Open(ctx, pgtest.Shared(t).CreateDatabase(t, opts...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db.S3Store()
+	}
+	t.Fatalf("unknown backend %q", b)
+	return nil
+}
+
+// newBackendEnv is an env on metadata backend b.
+func newBackendEnv(t testing.TB, b backend, domain string) *env {
+	t.Helper()
 	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "s3.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	meta := metaStore(t, b, dir)
 	data, err := blobfs.New(filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := New(Config{
-		Meta: db.S3Store(), Data: data, Users: testUsers, Region: region, Domain: domain,
+		Meta: meta, Data: data, Users: testUsers, Region: region, Domain: domain,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s: s, domain: domain, payloads: map[string]bool{}}
+	e := &env{s: s, domain: domain, backend: b, payloads: map[string]bool{}}
 	h := s.Handler()
 	e.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {

@@ -42,8 +42,9 @@ func expectedListing(keys []string, prefix, delim, after string) (objs, prefixes
 	return objs, prefixes
 }
 
-func TestListObjects(t *testing.T) {
-	e := newEnv(t, "")
+func TestListObjects(t *testing.T) { forEachBackend(t, testListObjects) }
+
+func testListObjects(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "list")

@@ -12,8 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-func TestGetObjectAttributes(t *testing.T) {
-	e := newEnv(t, "")
+func TestGetObjectAttributes(t *testing.T) { forEachBackend(t, testGetObjectAttributes) }
+
+func testGetObjectAttributes(t *testing.T, e *env) {
 	c := e.client(alice())
 	ctx := context.Background()
 	mustCreateBucket(t, c, "attrs")

@@ -80,8 +80,9 @@ func putMultipart(t *testing.T, e *env, bucket, key string, parts [][]byte) s3no
 	return v
 }
 
-func TestCopyObject(t *testing.T) {
-	e := newEnv(t, "")
+func TestCopyObject(t *testing.T) { forEachBackend(t, testCopyObject) }
+
+func testCopyObject(t *testing.T, e *env) {
 	c := e.client(alice())
 	ctx := context.Background()
 	mustCreateBucket(t, c, "src")

@@ -329,10 +329,19 @@ func segments(v s3node.ObjectVersion) ([]segment, error) {
 	return segs, nil
 }
 
+// maxEagerBlobs bounds how many blobs openRange opens before the body
+// is sent (one file descriptor each, for the whole response).
+const maxEagerBlobs = 1024
+
 // openRange returns a reader of length bytes from start, over the
-// segments' blobs. The first blob is opened at once (so that a missing
-// blob is an error before the status line); later ones as they are
-// reached. Each blob is read through io.ReaderAt: nothing is buffered.
+// segments' blobs. The blobs of the first maxEagerBlobs segments in the
+// range are all opened at once, before the status line: a missing blob is
+// an error the caller can retry, and a concurrent overwrite that deletes
+// them (an open file stays readable after unlink) cannot cut the body
+// short. Blobs of segments beyond that bound (only objects of more than
+// maxEagerBlobs parts) are opened as they are reached, so such an
+// overwrite can still end their body early. Each blob is read through
+// io.ReaderAt: nothing is buffered. Close closes every blob still open.
 func (s *Server) openRange(ctx context.Context, segs []segment, start, length int64) (io.ReadCloser, error) {
 	rr := &rangeReader{ctx: ctx, data: s.data, pos: start, end: start + length}
 	for _, sg := range segs {
@@ -340,10 +349,14 @@ func (s *Server) openRange(ctx context.Context, segs []segment, start, length in
 			rr.segs = append(rr.segs, sg)
 		}
 	}
-	if len(rr.segs) > 0 {
-		if err := rr.open(); err != nil {
+	rr.blobs = make([]s3node.Blob, len(rr.segs))
+	for i := range rr.segs[:min(len(rr.segs), maxEagerBlobs)] {
+		b, err := rr.openBlob(rr.segs[i])
+		if err != nil {
+			rr.Close()
 			return nil, err
 		}
+		rr.blobs[i] = b
 	}
 	return rr, nil
 }
@@ -351,25 +364,39 @@ func (s *Server) openRange(ctx context.Context, segs []segment, start, length in
 type rangeReader struct {
 	ctx      context.Context
 	data     s3node.DataStore
-	segs     []segment // remaining segments, the first one current
-	pos, end int64     // object offsets
-	cur      s3node.Blob
+	segs     []segment     // remaining segments, the first one current
+	blobs    []s3node.Blob // open blob of each of segs; nil: not open yet
+	pos, end int64         // object offsets
 	sr       *io.SectionReader
 }
 
-func (rr *rangeReader) open() error {
-	sg := rr.segs[0]
+// openBlob opens the blob of sg and checks that it holds the segment.
+func (rr *rangeReader) openBlob(sg segment) (s3node.Blob, error) {
 	b, err := rr.data.Open(rr.ctx, sg.blobID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if b.Size() < sg.size {
 		b.Close()
-		return s3node.Errorf(s3node.EInternal, "", "blob %s is shorter than its object", sg.blobID)
+		return nil, s3node.Errorf(s3node.EInternal, "", "blob %s is shorter than its object", sg.blobID)
+	}
+	return b, nil
+}
+
+// start makes the first remaining segment current, opening its blob if
+// it is not open yet.
+func (rr *rangeReader) start() error {
+	sg := rr.segs[0]
+	if rr.blobs[0] == nil {
+		b, err := rr.openBlob(sg)
+		if err != nil {
+			return err
+		}
+		rr.blobs[0] = b
 	}
 	from := rr.pos - sg.offset
 	to := min(rr.end, sg.offset+sg.size) - sg.offset
-	rr.cur, rr.sr = b, io.NewSectionReader(b, from, to-from)
+	rr.sr = io.NewSectionReader(rr.blobs[0], from, to-from)
 	return nil
 }
 
@@ -379,16 +406,16 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 			if len(rr.segs) == 0 {
 				return 0, io.EOF
 			}
-			if err := rr.open(); err != nil {
+			if err := rr.start(); err != nil {
 				return 0, err
 			}
 		}
 		n, err := rr.sr.Read(p)
 		rr.pos += int64(n)
 		if err == io.EOF {
-			rr.cur.Close()
-			rr.cur, rr.sr = nil, nil
-			rr.segs = rr.segs[1:]
+			rr.blobs[0].Close()
+			rr.sr = nil
+			rr.segs, rr.blobs = rr.segs[1:], rr.blobs[1:]
 			if n > 0 {
 				return n, nil
 			}
@@ -399,12 +426,17 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 }
 
 func (rr *rangeReader) Close() error {
-	if rr.cur != nil {
-		err := rr.cur.Close()
-		rr.cur, rr.sr = nil, nil
-		return err
+	var first error
+	for i, b := range rr.blobs {
+		if b != nil {
+			if err := b.Close(); err != nil && first == nil {
+				first = err
+			}
+			rr.blobs[i] = nil
+		}
 	}
-	return nil
+	rr.sr = nil
+	return first
 }
 
 // deleteMarkerError is the error of reading a delete marker: NoSuchKey

@@ -33,8 +33,9 @@ func quotedMD5(b []byte) string {
 	return `"` + hex.EncodeToString(s[:]) + `"`
 }
 
-func TestPutGetRoundTrip(t *testing.T) {
-	e := newEnv(t, "")
+func TestPutGetRoundTrip(t *testing.T) { forEachBackend(t, testPutGetRoundTrip) }
+
+func testPutGetRoundTrip(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "data")
@@ -159,8 +160,9 @@ func TestContentMD5(t *testing.T) {
 	wantCode(t, err, "BadDigest", http.StatusBadRequest)
 }
 
-func TestRanges(t *testing.T) {
-	e := newEnv(t, "")
+func TestRanges(t *testing.T) { forEachBackend(t, testRanges) }
+
+func testRanges(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "ranges")
@@ -220,8 +222,9 @@ func TestRanges(t *testing.T) {
 	wantCode(t, err, "InvalidRange", http.StatusRequestedRangeNotSatisfiable)
 }
 
-func TestConditionals(t *testing.T) {
-	e := newEnv(t, "")
+func TestConditionals(t *testing.T) { forEachBackend(t, testConditionals) }
+
+func testConditionals(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "cond")
@@ -285,8 +288,9 @@ func TestConditionals(t *testing.T) {
 	}
 }
 
-func TestMetadataRoundTrip(t *testing.T) {
-	e := newEnv(t, "")
+func TestMetadataRoundTrip(t *testing.T) { forEachBackend(t, testMetadataRoundTrip) }
+
+func testMetadataRoundTrip(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "meta")
@@ -383,8 +387,9 @@ func TestPresignedGet(t *testing.T) {
 
 // Concurrent writers of one key and readers: every read sees one whole
 // version (blobs are immutable), and the key ends with one of the writes.
-func TestConcurrentPutGet(t *testing.T) {
-	e := newEnv(t, "")
+func TestConcurrentPutGet(t *testing.T) { forEachBackend(t, testConcurrentPutGet) }
+
+func testConcurrentPutGet(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "conc")

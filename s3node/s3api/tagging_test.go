@@ -39,8 +39,9 @@ func manyTags(n int) map[string]string {
 	return m
 }
 
-func TestObjectTagging(t *testing.T) {
-	e := newEnv(t, "")
+func TestObjectTagging(t *testing.T) { forEachBackend(t, testObjectTagging) }
+
+func testObjectTagging(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "tags")
@@ -143,8 +144,9 @@ func TestTaggingHeaderOnPut(t *testing.T) {
 	}
 }
 
-func TestVersionedTagging(t *testing.T) {
-	e := newEnv(t, "")
+func TestVersionedTagging(t *testing.T) { forEachBackend(t, testVersionedTagging) }
+
+func testVersionedTagging(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "tags")

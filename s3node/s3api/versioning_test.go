@@ -100,8 +100,9 @@ func TestBucketVersioningConfig(t *testing.T) {
 	wantCode(t, err, "AccessDenied", 403)
 }
 
-func TestVersioningLifecycle(t *testing.T) {
-	e := newEnv(t, "")
+func TestVersioningLifecycle(t *testing.T) { forEachBackend(t, testVersioningLifecycle) }
+
+func testVersioningLifecycle(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "vbk")
@@ -232,8 +233,9 @@ func TestVersioningLifecycle(t *testing.T) {
 	}
 }
 
-func TestSuspendedVersioning(t *testing.T) {
-	e := newEnv(t, "")
+func TestSuspendedVersioning(t *testing.T) { forEachBackend(t, testSuspendedVersioning) }
+
+func testSuspendedVersioning(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "sbk")
@@ -269,8 +271,9 @@ func TestSuspendedVersioning(t *testing.T) {
 	}
 }
 
-func TestListObjectVersionsPaging(t *testing.T) {
-	e := newEnv(t, "")
+func TestListObjectVersionsPaging(t *testing.T) { forEachBackend(t, testListObjectVersionsPaging) }
+
+func testListObjectVersionsPaging(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
 	mustCreateBucket(t, c, "pbk")
