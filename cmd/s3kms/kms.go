@@ -17,8 +17,6 @@ import (
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pki"
 	"github.com/s3kms/s3kms/kms"
-	"github.com/s3kms/s3kms/storage/postgres"
-	"github.com/s3kms/s3kms/storage/sqlite"
 )
 
 func newKMSCmd() *cobra.Command {
@@ -47,43 +45,6 @@ func newKMSCmd() *cobra.Command {
 	_ = serve.MarkFlagRequired("config")
 	cmd.AddCommand(serve)
 	return cmd
-}
-
-// keyStore is what the KMS needs from a storage backend.
-type keyStore struct {
-	keys  kms.KeyStore
-	audit kms.AuditLog
-	ping  func(context.Context) error
-	close func()
-}
-
-func (s *keyStore) Close() { s.close() }
-
-// openKeyStore opens and migrates the configured store.
-func openKeyStore(ctx context.Context, c config.Store) (*keyStore, error) {
-	switch c.Driver {
-	case "postgres":
-		db, err := postgres.Open(ctx, c.DSN)
-		if err != nil {
-			return nil, err
-		}
-		if err := db.Migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
-		return &keyStore{keys: db.KeyStore(), audit: db.AuditLog(), ping: db.Ping, close: db.Close}, nil
-	case "sqlite":
-		db, err := sqlite.Open(ctx, c.Path)
-		if err != nil {
-			return nil, err
-		}
-		if err := db.Migrate(ctx); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		return &keyStore{keys: db.KeyStore(), audit: db.AuditLog(), ping: db.Ping, close: func() { _ = db.Close() }}, nil
-	}
-	return nil, fmt.Errorf("unknown store driver %q", c.Driver)
 }
 
 func newProtector(c config.Protector) (kms.Protector, error) {
@@ -137,7 +98,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // kmsRuntime is a running KMS.
 type kmsRuntime struct {
 	service *kms.Service
-	store   *keyStore
+	store   *database
 	ln      net.Listener
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -157,7 +118,7 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	if err != nil {
 		return nil, err
 	}
-	store, err := openKeyStore(ctx, cfg.Store)
+	store, err := openDatabase(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +198,7 @@ func newMigrateCmd() *cobra.Command {
 			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
 				return err
 			}
-			store, err := openKeyStore(cmd.Context(), cfg.Store)
+			store, err := openDatabase(cmd.Context(), cfg.Store)
 			if err != nil {
 				return err
 			}

@@ -21,8 +21,6 @@ import (
 	"github.com/s3kms/s3kms/s3node/credentials"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
-	"github.com/s3kms/s3kms/storage/postgres"
-	"github.com/s3kms/s3kms/storage/sqlite"
 )
 
 func newS3Cmd() *cobra.Command {
@@ -53,42 +51,6 @@ func newS3Cmd() *cobra.Command {
 	return cmd
 }
 
-// s3Store is what the S3 node needs from a metadata backend.
-type s3Store struct {
-	meta  s3node.MetadataStore
-	users s3node.UserStore
-	index s3node.BlobIndex
-	close func()
-}
-
-func openS3Store(ctx context.Context, c config.Store) (*s3Store, error) {
-	switch c.Driver {
-	case "postgres":
-		db, err := postgres.Open(ctx, c.DSN)
-		if err != nil {
-			return nil, err
-		}
-		if err := db.Migrate(ctx); err != nil {
-			db.Close()
-			return nil, err
-		}
-		st := db.S3Store()
-		return &s3Store{meta: st, users: st, index: st, close: db.Close}, nil
-	case "sqlite":
-		db, err := sqlite.Open(ctx, c.Path)
-		if err != nil {
-			return nil, err
-		}
-		if err := db.Migrate(ctx); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		st := db.S3Store()
-		return &s3Store{meta: st, users: st, index: st, close: func() { _ = db.Close() }}, nil
-	}
-	return nil, fmt.Errorf("unknown store driver %q", c.Driver)
-}
-
 func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	tlsCfg, err := kmsclient.TLSConfigFromFiles(c.CAFile, c.Cert, c.Key)
 	if err != nil {
@@ -99,7 +61,7 @@ func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 
 // s3Runtime is a running S3 node.
 type s3Runtime struct {
-	store   *s3Store
+	store   *database
 	users   *credentials.Users
 	servers []*http.Server
 	lns     []net.Listener
@@ -116,7 +78,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
-	store, err := openS3Store(ctx, cfg.Store)
+	store, err := openDatabase(ctx, cfg.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +225,7 @@ func newUserCmd() *cobra.Command {
 		if err != nil {
 			return nil, nil, err
 		}
-		st, err := openS3Store(ctx, cfg.Store)
+		st, err := openDatabase(ctx, cfg.Store)
 		if err != nil {
 			return nil, nil, err
 		}
