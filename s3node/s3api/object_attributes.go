@@ -15,7 +15,8 @@ var objectAttributes = map[string]bool{
 	"ETag": true, "Checksum": true, "ObjectParts": true, "StorageClass": true, "ObjectSize": true,
 }
 
-// checksumXML holds the checksum elements of GetObjectAttributes.
+// checksumXML holds the checksum elements of GetObjectAttributes,
+// CopyObjectResult and CopyPartResult.
 type checksumXML struct {
 	ChecksumCRC32     string `xml:"ChecksumCRC32,omitempty"`
 	ChecksumCRC32C    string `xml:"ChecksumCRC32C,omitempty"`

@@ -27,16 +27,11 @@ const msgCopyToItself = "This copy request is illegal because it is trying to co
 
 // copyObjectResult is the CopyObject response document.
 type copyObjectResult struct {
-	XMLName           xml.Name `xml:"CopyObjectResult"`
-	XMLNS             string   `xml:"xmlns,attr"`
-	ETag              string   `xml:"ETag"`
-	LastModified      string   `xml:"LastModified"`
-	ChecksumType      string   `xml:"ChecksumType,omitempty"`
-	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
-	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
-	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
-	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
-	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	XMLNS        string   `xml:"xmlns,attr"`
+	ETag         string   `xml:"ETag"`
+	LastModified string   `xml:"LastModified"`
+	checksumXML
 }
 
 // copySource is a parsed x-amz-copy-source header.
@@ -208,20 +203,9 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	}
 	s.deleteBlobs(rq, res.Unreferenced)
 
-	doc := &copyObjectResult{XMLNS: xmlNS, ETag: v.ETag, LastModified: isoTime(v.LastModified), ChecksumType: v.ChecksumType}
-	for alg, val := range v.Checksums {
-		switch alg {
-		case "CRC32":
-			doc.ChecksumCRC32 = val
-		case "CRC32C":
-			doc.ChecksumCRC32C = val
-		case "CRC64NVME":
-			doc.ChecksumCRC64NVME = val
-		case "SHA1":
-			doc.ChecksumSHA1 = val
-		case "SHA256":
-			doc.ChecksumSHA256 = val
-		}
+	doc := &copyObjectResult{XMLNS: xmlNS, ETag: v.ETag, LastModified: isoTime(v.LastModified)}
+	if c := newChecksumXML(v.Checksums, v.ChecksumType); c != nil {
+		doc.checksumXML = *c
 	}
 	resp := &response{doc: doc}
 	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {

@@ -12,15 +12,11 @@ import (
 
 // copyPartResult is the UploadPartCopy response document.
 type copyPartResult struct {
-	XMLName           xml.Name `xml:"CopyPartResult"`
-	XMLNS             string   `xml:"xmlns,attr"`
-	ETag              string   `xml:"ETag"`
-	LastModified      string   `xml:"LastModified"`
-	ChecksumCRC32     string   `xml:"ChecksumCRC32,omitempty"`
-	ChecksumCRC32C    string   `xml:"ChecksumCRC32C,omitempty"`
-	ChecksumCRC64NVME string   `xml:"ChecksumCRC64NVME,omitempty"`
-	ChecksumSHA1      string   `xml:"ChecksumSHA1,omitempty"`
-	ChecksumSHA256    string   `xml:"ChecksumSHA256,omitempty"`
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	XMLNS        string   `xml:"xmlns,attr"`
+	ETag         string   `xml:"ETag"`
+	LastModified string   `xml:"LastModified"`
+	checksumXML           // the part's checksum; no ChecksumType in CopyPartResult
 }
 
 // msgCopyRangeSyntax is AWS's message for a malformed
@@ -131,19 +127,8 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	s.deleteBlobs(rq, old)
 
 	doc := &copyPartResult{XMLNS: xmlNS, ETag: p.ETag, LastModified: isoTime(p.LastModified)}
-	for alg, val := range p.Checksums {
-		switch alg {
-		case "CRC32":
-			doc.ChecksumCRC32 = val
-		case "CRC32C":
-			doc.ChecksumCRC32C = val
-		case "CRC64NVME":
-			doc.ChecksumCRC64NVME = val
-		case "SHA1":
-			doc.ChecksumSHA1 = val
-		case "SHA256":
-			doc.ChecksumSHA256 = val
-		}
+	if c := newChecksumXML(p.Checksums, ""); c != nil {
+		doc.checksumXML = *c
 	}
 	resp := &response{doc: doc}
 	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {
