@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/s3kms/s3kms/s3node/s3err"
 )
@@ -173,10 +174,10 @@ func ParseCustomerKey(h http.Header, prefix string) (*CustomerKey, error) {
 	// The decoded key is wiped whatever the outcome. Header sizes are
 	// bounded by the HTTP server, so any length is decoded: AWS checks the
 	// MD5 before the length (§1.2).
-	buf := make([]byte, base64.StdEncoding.DecodedLen(len(keyB64)))
+	buf := make([]byte, b64Strict.DecodedLen(len(keyB64)))
 	defer clear(buf)
-	n, err := base64.StdEncoding.Decode(buf, []byte(keyB64))
-	if err != nil { // W5
+	n, err := b64Strict.Decode(buf, []byte(keyB64))
+	if err != nil || strings.ContainsAny(keyB64, "\r\n") { // W5
 		return nil, s3err.Argument(msgInvalidKey, argName, argNull)
 	}
 	sum := md5.Sum(buf[:n])
@@ -196,6 +197,11 @@ func ParseCustomerKey(h http.Header, prefix string) (*CustomerKey, error) {
 	return k, nil
 }
 
+// b64Strict is standard padded base64 that also rejects non-zero padding
+// bits (RFC 4648 §3.5). The decoder skips CR and LF, which are rejected
+// separately, so one key has exactly one accepted header value.
+var b64Strict = base64.StdEncoding.Strict()
+
 // md5Matches reports whether sent is the standard base64 of sum; the
 // digests are compared in constant time.
 func md5Matches(sent string, sum *[md5.Size]byte) bool {
@@ -203,8 +209,8 @@ func md5Matches(sent string, sum *[md5.Size]byte) bool {
 		return false
 	}
 	var got [md5.Size + 2]byte
-	m, err := base64.StdEncoding.Decode(got[:], []byte(sent))
-	if err != nil || m != md5.Size {
+	m, err := b64Strict.Decode(got[:], []byte(sent))
+	if err != nil || strings.ContainsAny(sent, "\r\n") || m != md5.Size {
 		return false
 	}
 	return subtle.ConstantTimeCompare(got[:m], sum[:]) == 1

@@ -23,7 +23,8 @@
 //     ArgumentValue the sent algorithm (also on reads and for the
 //     copy-source trio, §1.4);
 //  4. W4: algorithm without key → InvalidArgument;
-//  5. W5: key not standard padded base64 → InvalidArgument "The secret key
+//  5. W5: key not canonical standard padded base64 (non-zero
+//     padding bits, CR or LF rejected, RFC 4648 §3.5) → InvalidArgument "The secret key
 //     was invalid for the specified algorithm." (the §1.3 recommendation);
 //  6. W7: key-MD5 present and not the base64 MD5 of the decoded key bytes
 //     (§1.1) → InvalidArgument; compared in constant time. This precedes
