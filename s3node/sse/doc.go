@@ -35,8 +35,11 @@
 //
 // Header names are case-insensitive (http.Header canonicalises them, so
 // -key-md5 and -key-MD5 are the same header). A trio header with an empty
-// value counts as absent. All ArgumentName elements are
-// x-amz-server-side-encryption, also for the copy-source trio (§1.4).
+// value counts as absent. W1, W2, W3, W5, W6 and W7 carry ArgumentName
+// x-amz-server-side-encryption, also for the copy-source trio (§1.4), and
+// ArgumentValue the SSE value (W1), the algorithm (W3) or "null" (AWS's
+// word for none; §1.3 names no value for W2, W6, W7); W4 and W8, for which
+// §1.3 names no argument, carry none.
 //
 // The key never appears in an error, in its Err or in any formatted value:
 // CustomerKey and Key print "[redacted]". Callers must still keep
