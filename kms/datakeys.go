@@ -95,7 +95,7 @@ func (s *Service) Decrypt(ctx context.Context, blob []byte, ec map[string]string
 	if err := s.authorize(ctx, OpDecrypt, sb.KeyID); err != nil {
 		return DataKey{}, err
 	}
-	plain, _, err := s.open(ctx, sb, ec)
+	plain, _, _, err := s.open(ctx, sb, ec)
 	if err != nil {
 		return DataKey{}, err
 	}
@@ -120,15 +120,11 @@ func (s *Service) Rewrap(ctx context.Context, blob []byte, ec map[string]string)
 }
 
 func (s *Service) rewrap(ctx context.Context, sb *sealed.Sealed, ec map[string]string, o *op) (DataKey, error) {
-	plain, enc, err := s.open(ctx, sb, ec)
+	plain, enc, k, err := s.open(ctx, sb, ec)
 	if err != nil {
 		return DataKey{}, err
 	}
 	defer clear(plain)
-	k, err := s.store.GetKey(ctx, sb.KeyID)
-	if err != nil {
-		return DataKey{}, err
-	}
 	if err := usable(&k, true); err != nil {
 		return DataKey{}, err
 	}
@@ -196,42 +192,43 @@ func (s *Service) seal(ctx context.Context, k *Key, use sealed.Use, enc, plainte
 }
 
 // open checks that the key may decrypt and opens sb. It returns the
-// plaintext and the encoded context.
-func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]string) (plain, enc []byte, err error) {
+// plaintext, the encoded context and the key as read, so that Rewrap does
+// not read it a second time.
+func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]string) (plain, enc []byte, k Key, err error) {
 	enc, err = encodeContext(ec)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Key{}, err
 	}
-	k, err := s.store.GetKey(ctx, sb.KeyID)
+	k, err = s.store.GetKey(ctx, sb.KeyID)
 	if err != nil {
 		if ErrorCode(err) == ENotFound {
 			// A sealed blob naming an unknown key is as good as tampered.
-			return nil, nil, Errorf(EDecrypt, "ciphertext does not belong to any key")
+			return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext does not belong to any key")
 		}
-		return nil, nil, err
+		return nil, nil, Key{}, err
 	}
 	if err := usable(&k, false); err != nil {
-		return nil, nil, err
+		return nil, nil, Key{}, err
 	}
 	if sb.Use != useFor(&k) && sb.Use != sealed.UseEncrypt {
-		return nil, nil, Errorf(EDecrypt, "ciphertext was not made by this key")
+		return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext was not made by this key")
 	}
 	if sb.KeyVersion == 0 || int(sb.KeyVersion) > k.CurrentVersion {
-		return nil, nil, Errorf(EDecrypt, "ciphertext names an unknown key version")
+		return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext names an unknown key version")
 	}
 	root, release, err := s.root(ctx, k.ID, int(sb.KeyVersion))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, Key{}, err
 	}
 	defer release()
 	plain, err = sb.Open(root.PRF, enc)
 	if err != nil {
 		if errors.Is(err, sealed.ErrOpen) {
-			return nil, nil, Errorf(EDecrypt, "ciphertext is not authentic for this key and context")
+			return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext is not authentic for this key and context")
 		}
-		return nil, nil, protectorError(err)
+		return nil, nil, Key{}, protectorError(err)
 	}
-	return plain, enc, nil
+	return plain, enc, k, nil
 }
 
 // root returns the opened root version, from the cache when it is there.
