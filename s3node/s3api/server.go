@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -76,6 +77,29 @@ type Config struct {
 	Domain string
 	Logger *slog.Logger     // default slog.Default()
 	Now    func() time.Time // default time.Now
+
+	// KMS serves the data keys of SSE-S3 and SSE-KMS objects and the
+	// bucket root keys. nil: SSE-S3 and SSE-KMS requests answer 503 (plain
+	// and SSE-C objects still work).
+	KMS KeyService
+	// DefaultKMSKeyID is the server default SSE-KMS key, used for aws:kms
+	// without a key id when the bucket names none (SSE-SPEC D6). Empty:
+	// such requests get 400.
+	DefaultKMSKeyID string
+	// EncryptByDefault is the "AWS-2023" mode (SSE-SPEC D5): every new
+	// object of a bucket without a default-encryption configuration is
+	// SSE-S3, and GetBucketEncryption shows that default. Off: no
+	// encryption unless requested or configured on the bucket (OVH).
+	EncryptByDefault bool
+	// TrustedProxies are the peer addresses whose "X-Forwarded-Proto:
+	// https" counts as TLS for SSE-C (SSE-SPEC D3).
+	TrustedProxies []netip.Prefix
+	// AllowSSECOverHTTP accepts SSE-C on plain HTTP. For test rigs only:
+	// the key then crosses the network in clear.
+	AllowSSECOverHTTP bool
+	// BucketKeyDeletionDays is the waiting period before the root key of
+	// a deleted bucket is destroyed (7 to 30; 0 means 30).
+	BucketKeyDeletionDays int
 }
 
 // Server is the S3 HTTP server. It is safe for concurrent use.
@@ -88,6 +112,13 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	routes map[routeKey]route
+
+	kms              KeyService
+	defaultKMSKeyID  string
+	encryptByDefault bool
+	trustedProxies   []netip.Prefix
+	allowSSECHTTP    bool
+	keyDeletionDays  int
 }
 
 // New validates cfg and returns a Server.
@@ -103,6 +134,19 @@ func New(cfg Config) (*Server, error) {
 		domain: strings.ToLower(strings.TrimSuffix(cfg.Domain, ".")),
 		log:    cfg.Logger,
 		now:    cfg.Now,
+
+		kms:              cfg.KMS,
+		defaultKMSKeyID:  cfg.DefaultKMSKeyID,
+		encryptByDefault: cfg.EncryptByDefault,
+		trustedProxies:   cfg.TrustedProxies,
+		allowSSECHTTP:    cfg.AllowSSECOverHTTP,
+		keyDeletionDays:  cfg.BucketKeyDeletionDays,
+	}
+	if s.keyDeletionDays == 0 {
+		s.keyDeletionDays = 30
+	}
+	if s.keyDeletionDays < 7 || s.keyDeletionDays > 30 {
+		return nil, fmt.Errorf("s3api: BucketKeyDeletionDays %d is not between 7 and 30", cfg.BucketKeyDeletionDays)
 	}
 	if s.region == "" {
 		s.region = DefaultRegion
