@@ -9,9 +9,10 @@ import (
 // KeyService is what the S3 node asks of the KMS. It is declared here,
 // where it is consumed; kms/kmsclient.Client implements it over mutual
 // TLS. Errors carry a kms.Code (kms.ErrorCode): ENotFound for an unknown
-// key, EDisabled / EPendingDeletion / EInvalidState for a key that cannot
-// be used, EPermission when the node may not use the key, EUnavailable
-// when the KMS cannot be reached; they become S3 errors in kmsError.
+// key, EDisabled / EState / EDestroyed for a key that cannot be used,
+// EForbidden when the node may not use the key, EDecrypt when a sealed
+// key does not open, EUnavailable when the KMS cannot be reached; they
+// become S3 errors in kmsError.
 type KeyService interface {
 	// GenerateDataKey returns a fresh OEK sealed under the current
 	// version of keyID, bound to the context ec.
