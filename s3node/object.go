@@ -86,6 +86,9 @@ type EncryptionInfo struct {
 	CustomerKeyMD5 string            // SSE-C: base64 MD5 of the customer key
 	Format         string            // data format of the blobs, e.g. "DARE/2.0"
 	Context        map[string]string // SSE-KMS encryption context; nil when none
+	// BucketKeyEnabled records x-amz-server-side-encryption-bucket-key-enabled
+	// (SSE-KMS), echoed on reads.
+	BucketKeyEnabled bool
 }
 
 // PutResult is the outcome of writing a version.

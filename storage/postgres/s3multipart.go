@@ -36,7 +36,7 @@ func (s *S3Store) CreateUpload(ctx context.Context, u s3node.MultipartUpload) er
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO s3_uploads (`+rows.UploadInsertCols+`) VALUES
 			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-			$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`, rows.UploadArgs(bid, u, codec{})...)
+			$13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`, rows.UploadArgs(bid, u, codec{})...)
 		if isUniqueViolation(err) {
 			return s3node.Errorf(s3node.EConflict, s3node.UploadAlreadyExists, "upload %q exists", u.UploadID)
 		}

@@ -36,11 +36,11 @@ func bulkLoad(t testing.TB, db *DB, n int) s3node.Bucket {
 	for _, q := range []string{
 		`SELECT $1, format('d%s/o%s', lpad((i % 100)::text, 2, '0'), lpad(i::text, 8, '0')), 'old', false, false,
 			100, 100, 'etag', now(), '', '', '', '', '', '', '', NULL, NULL, 'STANDARD', NULL, '',
-			md5(i::text) || 'old', 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+			md5(i::text) || 'old', 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false
 		FROM generate_series(2, $2, 2) AS i`,
 		`SELECT $1, format('d%s/o%s', lpad((i % 100)::text, 2, '0'), lpad(i::text, 8, '0')), 'null', true, false,
 			100, 100, 'etag', now(), '', '', '', '', '', '', '', NULL, NULL, 'STANDARD', NULL, '',
-			md5(i::text), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+			md5(i::text), 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false
 		FROM generate_series(1, $2) AS i`,
 	} {
 		if _, err := db.pool.Exec(ctx, `INSERT INTO s3_objects (`+rows.ObjectInsertCols+`) `+q, b.ID, n); err != nil {

@@ -26,7 +26,7 @@ func insertObject(ctx context.Context, tx *sql.Tx, bucketID string, v s3node.Obj
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO s3_objects (`+rows.ObjectInsertCols+`) VALUES
 		(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-		 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30) RETURNING id`, args...).Scan(&id)
+		 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31) RETURNING id`, args...).Scan(&id)
 	if err != nil || len(v.Parts) == 0 {
 		return id, err
 	}
@@ -271,7 +271,7 @@ func (s *S3Store) UpdateObject(ctx context.Context, bucket, key, versionID strin
 			v.Encryption = u.Encryption
 			args := append([]any{v.Seq}, rows.SSEArgs(u.Encryption, codec{})...)
 			_, err := tx.ExecContext(ctx, `UPDATE s3_objects SET sse_type = ?2, sse_sealed_key = ?3, sse_key_id = ?4,
-				sse_key_version = ?5, sse_customer_key_md5 = ?6, sse_format = ?7, sse_context = ?8 WHERE id = ?1`, args...)
+				sse_key_version = ?5, sse_customer_key_md5 = ?6, sse_format = ?7, sse_context = ?8, sse_bucket_key = ?9 WHERE id = ?1`, args...)
 			return err
 		}
 		return nil

@@ -23,7 +23,7 @@ func testMultipart(t *testing.T, s s3node.MetadataStore) {
 	u := s3node.MultipartUpload{Bucket: "b", Key: "big", UploadID: s3node.NewID(), Initiated: t0, Owner: "o",
 		ContentType: "video/mp4", UserMetadata: map[string]string{"m": "1"}, Tags: map[string]string{"t": "1"},
 		StorageClass: "STANDARD", ChecksumAlgorithm: "CRC32", ChecksumType: s3node.ChecksumComposite,
-		Encryption: &s3node.EncryptionInfo{Type: s3node.SSES3, SealedKey: []byte{4, 2}, KeyID: "bucket-root", KeyVersion: 1}}
+		Encryption: &s3node.EncryptionInfo{Type: s3node.SSES3, SealedKey: []byte{4, 2}, KeyID: "bucket-root", KeyVersion: 1, BucketKeyEnabled: true}}
 	must(t, s.CreateUpload(ctx, u))
 	wantS3(t, s.CreateUpload(ctx, u), s3node.EConflict, s3node.UploadAlreadyExists)
 	got, err := s.GetUpload(ctx, "b", "big", u.UploadID)

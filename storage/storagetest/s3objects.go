@@ -40,7 +40,7 @@ func testObjectFields(t *testing.T, s s3node.MetadataStore) {
 		Tags: map[string]string{"t": "v"}, StorageClass: "STANDARD",
 		Checksums: map[string]string{"CRC32C": "AAAAAA=="}, ChecksumType: s3node.ChecksumFullObject,
 		BlobID: "blob-1",
-		Encryption: &s3node.EncryptionInfo{Type: s3node.SSEKMS, SealedKey: []byte{0, 1, 2, 255}, KeyID: "key-1",
+		Encryption: &s3node.EncryptionInfo{Type: s3node.SSEKMS, SealedKey: []byte{0, 1, 2, 255}, KeyID: "key-1", BucketKeyEnabled: true,
 			KeyVersion: 3, CustomerKeyMD5: "", Format: "DARE/2.0", Context: map[string]string{"x": "y"}}}
 	res, err := s.PutObject(ctx, v)
 	must(t, err)

@@ -12,23 +12,23 @@ const (
 	o.etag, o.last_modified, o.owner, o.content_type, o.content_encoding, o.content_disposition,
 	o.content_language, o.cache_control, o.expires, o.user_metadata, o.tags, o.storage_class,
 	o.checksums, o.checksum_type, o.blob_id, o.parts_count, o.sse_type, o.sse_sealed_key,
-	o.sse_key_id, o.sse_key_version, o.sse_customer_key_md5, o.sse_format, o.sse_context`
+	o.sse_key_id, o.sse_key_version, o.sse_customer_key_md5, o.sse_format, o.sse_context, o.sse_bucket_key`
 	ObjectInsertCols = `bucket_id, key, version_id, is_current, delete_marker, size, stored_size,
 	etag, last_modified, owner, content_type, content_encoding, content_disposition,
 	content_language, cache_control, expires, user_metadata, tags, storage_class,
 	checksums, checksum_type, blob_id, parts_count, sse_type, sse_sealed_key,
-	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context`
+	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context, sse_bucket_key`
 
 	SegmentCols = `part_number, blob_id, part_offset, size, stored_size, etag, checksums`
 
 	UploadCols = `u.seq, u.upload_id, u.key, u.initiated, u.owner, u.content_type, u.content_encoding,
 	u.content_disposition, u.content_language, u.cache_control, u.expires, u.user_metadata, u.tags,
 	u.storage_class, u.checksum_algorithm, u.checksum_type, u.sse_type, u.sse_sealed_key,
-	u.sse_key_id, u.sse_key_version, u.sse_customer_key_md5, u.sse_format, u.sse_context`
+	u.sse_key_id, u.sse_key_version, u.sse_customer_key_md5, u.sse_format, u.sse_context, u.sse_bucket_key`
 	UploadInsertCols = `upload_id, bucket_id, key, initiated, owner, content_type, content_encoding,
 	content_disposition, content_language, cache_control, expires, user_metadata, tags,
 	storage_class, checksum_algorithm, checksum_type, sse_type, sse_sealed_key,
-	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context`
+	sse_key_id, sse_key_version, sse_customer_key_md5, sse_format, sse_context, sse_bucket_key`
 
 	PartCols = `part_number, blob_id, size, stored_size, etag, checksums, last_modified`
 
@@ -36,22 +36,24 @@ const (
 	UserCols   = `access_key_id, canonical_id, display_name, sealed_secret, created_at`
 )
 
-// sseCols holds the nullable encryption columns, sse_type to sse_context.
+// sseCols holds the encryption columns, sse_type to sse_bucket_key (all
+// nullable but the last).
 type sseCols struct {
 	typ, keyID, md5, format *string
 	sealed, context         []byte
 	version                 *int32
+	bucketKey               bool
 }
 
 func (c *sseCols) dest() []any {
-	return []any{&c.typ, &c.sealed, &c.keyID, &c.version, &c.md5, &c.format, &c.context}
+	return []any{&c.typ, &c.sealed, &c.keyID, &c.version, &c.md5, &c.format, &c.context, &c.bucketKey}
 }
 
 func (c *sseCols) info() (*s3node.EncryptionInfo, error) {
 	if c.typ == nil {
 		return nil, nil
 	}
-	e := &s3node.EncryptionInfo{Type: s3node.SSEType(*c.typ), SealedKey: NilIfEmpty(c.sealed)}
+	e := &s3node.EncryptionInfo{Type: s3node.SSEType(*c.typ), SealedKey: NilIfEmpty(c.sealed), BucketKeyEnabled: c.bucketKey}
 	if c.keyID != nil {
 		e.KeyID = *c.keyID
 	}
@@ -70,12 +72,12 @@ func (c *sseCols) info() (*s3node.EncryptionInfo, error) {
 }
 
 // SSEArgs are e's values for the encryption columns, sse_type to
-// sse_context; nil is all NULL.
+// sse_bucket_key; nil is all NULL (and false).
 func SSEArgs(e *s3node.EncryptionInfo, c Codec) []any {
 	if e == nil {
-		return []any{nil, nil, nil, nil, nil, nil, nil}
+		return []any{nil, nil, nil, nil, nil, nil, nil, false}
 	}
-	return []any{string(e.Type), NilIfEmpty(e.SealedKey), e.KeyID, e.KeyVersion, e.CustomerKeyMD5, e.Format, c.JSON(EncodeMap(e.Context))}
+	return []any{string(e.Type), NilIfEmpty(e.SealedKey), e.KeyID, e.KeyVersion, e.CustomerKeyMD5, e.Format, c.JSON(EncodeMap(e.Context)), e.BucketKeyEnabled}
 }
 
 // Map is m as a JSON map argument, NULL when empty.
