@@ -68,8 +68,8 @@ type sseBlockedOut struct {
 	Types []string `xml:"EncryptionType"`
 }
 
-// singleValue returns the single value of a repeatable element: ok is false when
-// it is repeated; "" and true when it is absent.
+// singleValue returns the single value of a repeatable element: ok is
+// false when it is repeated; "" and true when it is absent.
 func singleValue(vs []string) (string, bool) {
 	switch len(vs) {
 	case 0:

@@ -88,8 +88,10 @@ func checkEncryption(t *testing.T, c *s3.Client, bucket, alg, keyID string, bke 
 	}
 }
 
+// TestBucketEncryption drives the three operations through the SDK.
 func TestBucketEncryption(t *testing.T) { forEachBackend(t, testBucketEncryption) }
 
+// testBucketEncryption is TestBucketEncryption on one backend.
 func testBucketEncryption(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := e.client(alice())
@@ -199,9 +201,11 @@ func withMD5(body string) http.Header {
 	return http.Header{"Content-Md5": {base64.StdEncoding.EncodeToString(sum[:])}}
 }
 
-// Raw PutBucketEncryption documents the SDK cannot produce.
+// TestBucketEncryptionRaw sends PutBucketEncryption documents the SDK
+// cannot produce.
 func TestBucketEncryptionRaw(t *testing.T) { forEachBackend(t, testBucketEncryptionRaw) }
 
+// testBucketEncryptionRaw is TestBucketEncryptionRaw on one backend.
 func testBucketEncryptionRaw(t *testing.T, e *env) {
 	if resp, body := e.raw(t, alice(), http.MethodPut, "/rawenc", nil, nil); resp.StatusCode != 200 {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
@@ -310,8 +314,9 @@ func testBucketEncryptionRaw(t *testing.T, e *env) {
 	})
 }
 
-// The AWS-2023 mode (Config.EncryptByDefault): an unconfigured bucket
-// shows, and gets, the SSE-S3 default.
+// TestBucketEncryptionByDefault: in the AWS-2023 mode
+// (Config.EncryptByDefault) an unconfigured bucket shows, and gets, the
+// SSE-S3 default.
 func TestBucketEncryptionByDefault(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *env) {
 		e.setEncryptByDefault()
@@ -343,8 +348,8 @@ func TestBucketEncryptionByDefault(t *testing.T) {
 	})
 }
 
-// In the default (OVH) mode a bucket without configuration has no
-// default encryption.
+// TestBucketEncryptionNone: in the default (OVH) mode a bucket without
+// configuration has no default encryption.
 func TestBucketEncryptionNone(t *testing.T) {
 	e := newEnv(t, "")
 	got, err := e.s.bucketEncryption(s3node.Bucket{Name: "x"})
@@ -353,7 +358,7 @@ func TestBucketEncryptionNone(t *testing.T) {
 	}
 }
 
-// New carries Config.EncryptByDefault to the field setEncryptByDefault sets.
+// TestNewEncryptByDefault: New carries Config.EncryptByDefault to the field setEncryptByDefault sets.
 func TestNewEncryptByDefault(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		e := newEnv(t, "")
