@@ -17,6 +17,7 @@ var xmlTargets = []struct {
 	{"PUT", "/fuzz?tagging", false},
 	{"PUT", "/fuzz/obj?tagging", false},
 	{"POST", "/fuzz?delete", true},
+	{"PUT", "/fuzz?encryption", true},
 }
 
 // FuzzXMLBodies sends arbitrary XML request documents, signed, through the
@@ -36,6 +37,13 @@ func FuzzXMLBodies(f *testing.F) {
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
+	}
+	for _, s := range []string{
+		`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>false</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>`,
+		`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>arn:aws:kms:us-east-1:111122223333:key/k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>`,
+		`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm><KMSMasterKeyID>k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule><Rule/></ServerSideEncryptionConfiguration>`,
+	} {
+		f.Add(uint8(len(xmlTargets)-1), []byte(s)) // PutBucketEncryption
 	}
 	e := newEnv(f, "")
 	if resp, _ := e.raw(f, alice(), "PUT", "/fuzz", nil, nil); resp.StatusCode != 200 {

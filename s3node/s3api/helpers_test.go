@@ -273,3 +273,8 @@ func mustPut(t *testing.T, c *s3.Client, bucket, key string, data []byte) *s3.Pu
 	}
 	return out
 }
+
+// setEncryptByDefault puts e's server in the AWS-2023 mode, as
+// Config.EncryptByDefault does (SSE-SPEC D5; TestNewEncryptByDefault
+// checks that New sets the same field). Call it before e serves requests.
+func (e *env) setEncryptByDefault() { e.s.encryptByDefault = true }
