@@ -78,10 +78,18 @@ func config(key []byte) sio.Config {
 // The writer holds one 64 KiB package buffer (from sio's pool) and
 // writes dst one package at a time (65568 bytes, the last one shorter);
 // a Write of 64 KiB or more is sealed straight from the caller's slice.
-// It does not allocate per Write. After an error from dst every later
+// Write allocates nothing itself; sio allocates one 12-byte GCM nonce per
+// package sealed (it escapes through the cipher.AEAD interface). After an error from dst every later
 // Write and Close return that error, and the stream in dst is unusable.
 // More than 2^48 bytes are refused.
 func NewWriter(dst io.Writer, k *ObjectKey, part int) (io.WriteCloser, error) {
+	return newWriter(dst, k, part, nil)
+}
+
+// newWriter is NewWriter with the random source of the stream nonce:
+// nil (crypto/rand) in production, fixed bytes only for the test
+// vectors.
+func newWriter(dst io.Writer, k *ObjectKey, part int, rand io.Reader) (io.WriteCloser, error) {
 	if dst == nil {
 		return nil, errors.New("objcrypt: nil destination")
 	}
@@ -92,7 +100,9 @@ func NewWriter(dst io.Writer, k *ObjectKey, part int) (io.WriteCloser, error) {
 	w := &writer{guard: guard{w: dst}}
 	// sio copies the key into the AES key schedule and keeps no
 	// reference to the slice, so the part key can be wiped at once.
-	sw, err := sio.EncryptWriter(&w.guard, config(key[:]))
+	cfg := config(key[:])
+	cfg.Rand = rand
+	sw, err := sio.EncryptWriter(&w.guard, cfg)
 	clear(key[:])
 	if err != nil {
 		return nil, fmt.Errorf("objcrypt: %w", err)
