@@ -11,10 +11,10 @@ import (
 // DARE 2.0 sizes (package doc, "Data format"). sio defines the same
 // values but does not export them.
 const (
-	payloadSize  = 1 << 16                                 // plaintext bytes per package, except the last
-	overhead     = 16 + 16                                 // header + GCM tag per package
-	packageSize  = payloadSize + overhead                  // stored bytes of a full package
-	maxPlaintext = int64(1) << 48                          // sio's limit: 2^32 packages of 64 KiB
+	payloadSize  = 1 << 16                                  // plaintext bytes per package, except the last
+	overhead     = 16 + 16                                  // header + GCM tag per package
+	packageSize  = payloadSize + overhead                   // stored bytes of a full package
+	maxPlaintext = int64(1) << 48                           // sio's limit: 2^32 packages of 64 KiB
 	maxStored    = maxPlaintext / payloadSize * packageSize // EncryptedSize(maxPlaintext)
 )
 

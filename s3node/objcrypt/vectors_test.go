@@ -377,4 +377,3 @@ func writeSeeds(t *testing.T, f *vectorFile) {
 		write("FuzzOpenCustomer", fmt.Sprintf("vector-%d", i+1), []byte(v.CustomerKey), []byte(v.Sealed), enc)
 	}
 }
-
