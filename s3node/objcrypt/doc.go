@@ -3,7 +3,8 @@
 // SSE-C/SSE-KMS ETag and the sealing of an OEK under an SSE-C customer
 // key. This comment is the format's spec (DESIGN.md, "Key hierarchy");
 // testdata/vectors.json freezes it (TestVectors; rewrite only with
-// -update, and only for new vectors). Stored data of Format
+// -update, and only for new vectors; testdata/verify_vectors.py re-checks
+// it with Python's cryptography package). Stored data of Format
 // "s3kms/v1/dare2-aes256gcm-64k" must keep decrypting.
 //
 // Notation: ‖ concatenation, [x]_32 the 32-bit big-endian encoding of x,

@@ -196,7 +196,8 @@ func loadVectors(t testing.TB) *vectorFile {
 // TestVectors regenerates testdata/vectors.json and compares it with the
 // file, then checks the file against independent computations: HMAC for
 // part keys and ETags, a DARE 2.0 decoder written from the package doc
-// (not sio), NewReader, and OpenCustomer.
+// (not sio), NewReader, and OpenCustomer. testdata/verify_vectors.py
+// re-checks the file with Python's cryptography package.
 func TestVectors(t *testing.T) {
 	gen := generate(t)
 	if *update {
