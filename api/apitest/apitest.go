@@ -29,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Policy entries added to the default ones (admin, s3node).
 	Policy []kms.PolicyEntry
+	// PolicyFunc, if set, returns more policy entries; it gets the env's
+	// CA to issue the client certificates they name.
+	PolicyFunc func(ca *CA) []kms.PolicyEntry
 	// CacheSize of opened root versions; 0 means 64, negative disables.
 	CacheSize int
 	// Now is the service's clock; time.Now if nil.
@@ -98,6 +101,9 @@ func New(t testing.TB, opts Options) *Env {
 		{Name: "s3node", Identities: []kms.Identity{e.S3Node.Identity},
 			Allow: []kms.Rule{{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"bucket/*"}}}},
 	}, opts.Policy...)
+	if opts.PolicyFunc != nil {
+		entries = append(entries, opts.PolicyFunc(e.CA)...)
+	}
 	pol, err := kms.NewPolicy(entries)
 	if err != nil {
 		t.Fatal(err)

@@ -110,6 +110,24 @@ func (c *Client) CreateKey(ctx context.Context, req wire.CreateKeyRequest) (wire
 	return out, err
 }
 
+// CreateBucketKey creates the root key of a bucket (purpose bucket-root)
+// with the given id (kms.BucketKeyID). A key that exists already is not an
+// error, so a retry after a lost answer succeeds.
+func (c *Client) CreateBucketKey(ctx context.Context, id string) error {
+	_, err := c.CreateKey(ctx, wire.CreateKeyRequest{ID: id, Purpose: string(kms.PurposeBucketRoot)})
+	if kms.ErrorCode(err) == kms.EConflict {
+		return nil
+	}
+	return err
+}
+
+// ScheduleKeyDeletion schedules the destruction of key id after days
+// (ScheduleDeletion without the key's new state).
+func (c *Client) ScheduleKeyDeletion(ctx context.Context, id string, days int) error {
+	_, err := c.ScheduleDeletion(ctx, id, days)
+	return err
+}
+
 // ListKeys returns one page of up to limit keys (0: the server's maximum)
 // with ids after after, in byte order; its Next is the after value of the
 // next page, "" on the last (GET /v1/keys).
