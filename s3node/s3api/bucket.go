@@ -3,12 +3,14 @@ package s3api
 import (
 	"encoding/base64"
 	"encoding/xml"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
 )
@@ -34,10 +36,23 @@ func (s *Server) headBucket(rq *request) (*response, error) {
 	return resp, nil
 }
 
-// deleteBucket serves DeleteBucket.
+// deleteBucket serves DeleteBucket. The bucket's root key is then
+// scheduled for deletion: after the waiting period nothing it sealed can
+// be opened (crypto-shredding). A KMS failure is logged, not answered:
+// the bucket is gone either way, and the key can still be scheduled by an
+// operator (`s3kms admin key delete`).
 func (s *Server) deleteBucket(rq *request) (*response, error) {
-	if err := s.meta.DeleteBucket(rq.r.Context(), rq.bucketName); err != nil {
+	ctx := rq.r.Context()
+	if err := s.meta.DeleteBucket(ctx, rq.bucketName); err != nil {
 		return nil, err
+	}
+	if s.kms != nil {
+		id := kms.BucketKeyID(rq.bucket.ID)
+		if err := s.kms.ScheduleKeyDeletion(ctx, id, s.keyDeletionDays); err != nil && kms.ErrorCode(err) != kms.ENotFound {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "s3: root key of deleted bucket not scheduled for deletion",
+				slog.String("request_id", rq.requestID), slog.String("bucket", rq.bucketName),
+				slog.String("key_id", id), slog.String("error", err.Error()))
+		}
 	}
 	return &response{status: http.StatusNoContent}, nil
 }

@@ -1,10 +1,13 @@
 package s3api
 
 import (
+	"log/slog"
+
 	"encoding/xml"
 	"net"
 	"strings"
 
+	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
 )
@@ -88,7 +91,22 @@ func (s *Server) createBucket(rq *request) (*response, error) {
 		}
 		return nil, s3err.New(s3err.BucketAlreadyExists).With("BucketName", rq.bucketName)
 	}
+	s.createBucketKey(rq, b)
 	resp := &response{}
 	resp.setHeader("Location", "/"+rq.bucketName)
 	return resp, nil
+}
+
+// createBucketKey creates the bucket's SSE-S3 root key in the KMS. A
+// failure does not fail CreateBucket (buckets of plain objects work
+// without a KMS): it is logged, and the key is made on first use.
+func (s *Server) createBucketKey(rq *request, b s3node.Bucket) {
+	if s.kms == nil {
+		return
+	}
+	ctx := rq.r.Context()
+	if err := s.kms.CreateBucketKey(ctx, kms.BucketKeyID(b.ID)); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "s3: bucket root key not created; it will be on first use",
+			slog.String("request_id", rq.requestID), slog.String("bucket", b.Name), slog.String("error", err.Error()))
+	}
 }

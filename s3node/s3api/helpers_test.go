@@ -24,7 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/s3kms/s3kms/api/apitest"
 	"github.com/s3kms/s3kms/internal/pgtest"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/storage/blobfs"
 	"github.com/s3kms/s3kms/storage/postgres"
@@ -78,6 +81,26 @@ type env struct {
 
 	mu       sync.Mutex
 	payloads map[string]bool // x-amz-content-sha256 values of PUTs seen
+
+	kms     *apitest.Env // the KMS the node uses, with its admin identity
+	dataDir string       // the blob store's directory
+}
+
+// newTestKMS starts a real KMS (api/apitest: SQLite, software protector,
+// mutual TLS) and returns it with a client for the S3 node whose policy is
+// the one `s3kms dev` gives the node: bucket root keys to create, use and
+// schedule for deletion, and named keys (SSE-KMS) to use.
+func newTestKMS(t testing.TB) (*apitest.Env, *kmsclient.Client) {
+	t.Helper()
+	var nodeCert apitest.Cert
+	e := apitest.New(t, apitest.Options{PolicyFunc: func(ca *apitest.CA) []kms.PolicyEntry {
+		nodeCert = ca.Client(t, "s3-node")
+		return []kms.PolicyEntry{{Name: "s3-node", Identities: []kms.Identity{nodeCert.Identity}, Allow: []kms.Rule{
+			{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
+			{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
+		}}}
+	}})
+	return e, e.Client(t, nodeCert)
 }
 
 // sawPayload reports whether a PUT arrived with the payload hash mode.
@@ -139,14 +162,16 @@ func newBackendEnv(t testing.TB, b backend, domain string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kmsEnv, keys := newTestKMS(t)
 	s, err := New(Config{
 		Meta: meta, Data: data, Users: testUsers, Region: region, Domain: domain,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		KMS:    keys,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s: s, domain: domain, backend: b, payloads: map[string]bool{}}
+	e := &env{s: s, domain: domain, backend: b, payloads: map[string]bool{}, kms: kmsEnv, dataDir: filepath.Join(dir, "data")}
 	h := s.Handler()
 	e.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {

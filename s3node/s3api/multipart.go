@@ -36,9 +36,6 @@ func (s *Server) createMultipartUpload(rq *request) (*response, error) {
 	if !s3node.ValidKey(rq.key) {
 		return nil, s3err.Msg(s3err.InvalidArgument, "Object key is not valid UTF-8 of at most 1024 bytes.")
 	}
-	if err := refuseSSE(h); err != nil {
-		return nil, err
-	}
 	u := s3node.MultipartUpload{
 		Bucket:             rq.bucketName,
 		Key:                rq.key,
@@ -94,10 +91,19 @@ func (s *Server) createMultipartUpload(rq *request) (*response, error) {
 	if u.Tags, err = parseTagging(h.Get("x-amz-tagging")); err != nil {
 		return nil, err
 	}
+	// The upload's object key is made now; each part is encrypted with a
+	// key derived from it and the part number (SSE-SPEC §3.2).
+	wk, err := s.newWriteKey(rq.r.Context(), h, rq.bucket, rq.key)
+	if err != nil {
+		return nil, err
+	}
+	wk.wipe()
+	u.Encryption = wk.info
 	if err := s.meta.CreateUpload(rq.r.Context(), u); err != nil {
 		return nil, err
 	}
 	resp := &response{doc: initiateMultipartUploadResult{NS: xmlNS, Bucket: rq.bucketName, Key: rq.key, UploadID: u.UploadID}}
+	setEncryptionHeaders(resp.setHeader, u.Encryption, true)
 	if u.ChecksumAlgorithm != "" {
 		resp.setHeader("x-amz-checksum-algorithm", u.ChecksumAlgorithm)
 		resp.setHeader("x-amz-checksum-type", u.ChecksumType)
@@ -132,14 +138,16 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 	if r.Header.Get("x-amz-copy-source") != "" {
 		return s.uploadPartCopy(rq, num)
 	}
-	if err := refuseSSE(r.Header); err != nil {
-		return nil, err
-	}
 	uploadID := q.Get("uploadId")
 	u, err := s.meta.GetUpload(ctx, rq.bucketName, rq.key, uploadID)
 	if err != nil {
 		return nil, err
 	}
+	wk, err := s.partKey(ctx, r.Header, rq.bucket, u)
+	if err != nil {
+		return nil, err
+	}
+	defer wk.wipe()
 	if alg := requestChecksumAlgorithm(r.Header); u.ChecksumAlgorithm != "" && alg != "" && alg != u.ChecksumAlgorithm {
 		return nil, s3err.Msg(s3err.InvalidRequest, "Checksum Type mismatch occurred, expected checksum Type: "+
 			strings.ToLower(u.ChecksumAlgorithm)+", actual checksum Type: "+strings.ToLower(alg))
@@ -154,7 +162,7 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 	if size > maxPartSize {
 		return nil, s3err.New(s3err.EntityTooLarge)
 	}
-	sb, err := s.writeBody(rq, size)
+	sb, err := s.writeBody(rq, size, wk.key(), num)
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +170,8 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 		PartNumber:   num,
 		BlobID:       sb.blobID,
 		Size:         size,
-		StoredSize:   size,
-		ETag:         `"` + hex.EncodeToString(sb.md5) + `"`,
+		StoredSize:   wk.storedSize(size),
+		ETag:         wk.etag(num, sb.md5),
 		LastModified: s.now().UTC(),
 	}
 	if len(sb.checksums) > 0 {
@@ -177,6 +185,7 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 	s.deleteBlobs(rq, old)
 	resp := &response{}
 	resp.setHeader("ETag", p.ETag)
+	setEncryptionHeaders(resp.setHeader, u.Encryption, false)
 	for alg, val := range p.Checksums {
 		resp.setHeader("x-amz-checksum-"+strings.ToLower(alg), val)
 	}
@@ -264,6 +273,10 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 	if err != nil {
 		return nil, err
 	}
+	customerMD5, err := s.checkCompleteKey(r.Header, rq.bucket, u)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.allParts(rq, uploadID)
 	if err != nil {
 		return nil, err
@@ -340,6 +353,12 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 		ChecksumSHA1: checksums["SHA1"], ChecksumSHA256: checksums["SHA256"], ChecksumCRC64: checksums["CRC64NVME"],
 		ChecksumType: req.Object.ChecksumType}
 	resp := &response{doc: out}
+	if u.Encryption != nil && u.Encryption.Type != s3node.SSEC {
+		setEncryptionHeaders(resp.setHeader, u.Encryption, false)
+	} else if customerMD5 != "" {
+		// D4: echoed when the request carried the trio.
+		setEncryptionHeaders(resp.setHeader, u.Encryption, false)
+	}
 	if res.VersionID != "" && res.VersionID != s3node.NullVersionID {
 		resp.setHeader("x-amz-version-id", res.VersionID)
 	}

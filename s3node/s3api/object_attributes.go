@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // objectAttributes are the names x-amz-object-attributes accepts.
@@ -103,7 +104,7 @@ func (s *Server) getObjectAttributes(rq *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseSSE(r.Header); err != nil {
+	if err := refuseSSEOnRead(r.Header); err != nil {
 		return nil, err
 	}
 
@@ -122,6 +123,14 @@ func (s *Server) getObjectAttributes(rq *request) (*response, error) {
 			e.Header.Set("x-amz-version-id", v.VersionID)
 		}
 		return nil, e
+	}
+	// SSE-C objects need their key here too (SSE-SPEC §1.3 R1–R5).
+	oek, err := s.readKey(r.Header, sse.CustomerPrefix, rq.bucket, v, false)
+	if err != nil {
+		return nil, err
+	}
+	if oek != nil {
+		oek.Wipe()
 	}
 
 	doc := &getObjectAttributesResponse{XMLNS: xmlNS}

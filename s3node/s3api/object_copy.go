@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/xml"
 	"hash"
 	"io"
@@ -15,8 +14,10 @@ import (
 	"time"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/objcrypt"
 	"github.com/s3kms/s3kms/s3node/s3err"
 	"github.com/s3kms/s3kms/s3node/sigv4"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // maxCopySize is S3's limit on the source of a CopyObject.
@@ -96,12 +97,6 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseSSE(h); err != nil {
-		return nil, err
-	}
-	if err := refuseCopySourceSSE(h); err != nil {
-		return nil, err
-	}
 	replaceMeta, err := directive(h, "x-amz-metadata-directive")
 	if err != nil {
 		return nil, err
@@ -115,17 +110,38 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		return nil, s3err.New(s3err.InvalidStorageClass)
 	}
 
-	sv, err := s.copySourceVersion(rq, src)
+	// The destination's encryption is decided first: its header errors
+	// come before anything about the source (SSE-SPEC §1.2, §3.3).
+	plan, err := s.planWrite(h, rq.bucket)
+	if err != nil {
+		return nil, err
+	}
+	defer plan.customer.Wipe()
+	sb, sv, err := s.copySourceVersion(rq, src)
 	if err != nil {
 		return nil, err
 	}
 	if sv.Size > maxCopySize {
 		return nil, s3err.Msg(s3err.InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 	}
-	if src.bucket == rq.bucketName && src.key == rq.key && sv.IsLatest && !replaceMeta &&
+	inPlace := src.bucket == rq.bucketName && src.key == rq.key && sv.IsLatest
+	if inPlace && !replaceMeta &&
 		(storageClass == "" || normClass(storageClass) == sv.StorageClass) &&
-		h.Get("x-amz-website-redirect-location") == "" {
+		h.Get("x-amz-website-redirect-location") == "" && !s.changesEncryption(h, rq.bucket, plan, sv) {
 		return nil, s3err.Msg(s3err.InvalidRequest, msgCopyToItself)
+	}
+	srcKey, err := s.readKey(h, sse.CopySourcePrefix, sb, sv, inPlace)
+	if err != nil {
+		return nil, err
+	}
+	srcOwned := true // until openRange takes it
+	defer func() {
+		if srcOwned && srcKey != nil {
+			srcKey.Wipe()
+		}
+	}()
+	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
+		return nil, err
 	}
 
 	v := s3node.ObjectVersion{
@@ -178,12 +194,22 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := s.openRange(ctx, segs, 0, sv.Size)
+	oek, err := s.dataKey(ctx, sb, sv.Key, sv.Encryption, srcKey)
+	if err != nil {
+		return nil, err
+	}
+	srcOwned = false
+	body, err := s.openRange(ctx, segs, 0, sv.Size, oek)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
-	wr, err := s.writeBlob(ctx, body, algs)
+	wk, err := s.makeWriteKey(ctx, plan, rq.bucket, rq.key)
+	if err != nil {
+		return nil, err
+	}
+	defer wk.wipe()
+	wr, err := s.writeBlob(ctx, body, algs, wk.key(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +217,8 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		s.deleteBlobs(rq, []string{wr.blobID})
 		return nil, s3node.Errorf(s3node.EInternal, "", "copy source %s/%s read %d of %d bytes", src.bucket, src.key, wr.size, sv.Size)
 	}
-	v.BlobID, v.ETag, v.Checksums = wr.blobID, wr.etag, wr.checksums
+	v.BlobID, v.ETag, v.Checksums = wr.blobID, wk.etag(0, wr.md5), wr.checksums
+	v.StoredSize, v.Encryption = wk.storedSize(v.Size), wk.info
 	if len(v.Checksums) > 0 {
 		v.ChecksumType = s3node.ChecksumFullObject
 	}
@@ -208,6 +235,7 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		doc.checksumXML = *c
 	}
 	resp := &response{doc: doc}
+	setEncryptionHeaders(resp.setHeader, v.Encryption, true)
 	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {
 		resp.setHeader("x-amz-copy-source-version-id", sv.VersionID)
 	}
@@ -218,48 +246,59 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 }
 
 // copySourceVersion resolves the source of a copy (CopyObject,
-// UploadPartCopy): the caller must own the source bucket; the version
-// must exist, not be a delete marker nor encrypted, and pass the
-// x-amz-copy-source-if-* conditions.
-func (s *Server) copySourceVersion(rq *request, src copySource) (s3node.ObjectVersion, error) {
+// UploadPartCopy) and returns its bucket and version: the caller must own
+// the source bucket; the version must exist and not be a delete marker.
+// The caller then checks the copy-source SSE-C headers (readKey) and the
+// x-amz-copy-source-if-* conditions (copyConditions), in that order.
+func (s *Server) copySourceVersion(rq *request, src copySource) (s3node.Bucket, s3node.ObjectVersion, error) {
 	ctx := rq.r.Context()
-	h := rq.r.Header
+	b := rq.bucket
 	// Read permission on the source: its bucket must be the caller's.
 	if src.bucket != rq.bucketName {
-		b, err := s.meta.GetBucket(ctx, src.bucket)
+		var err error
+		b, err = s.meta.GetBucket(ctx, src.bucket)
 		if err != nil {
 			if s3node.ErrorCode(err) == s3node.EInvalid || s3node.ErrorReason(err) == s3node.NoSuchBucket {
-				return s3node.ObjectVersion{}, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+				return b, s3node.ObjectVersion{}, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
 			}
-			return s3node.ObjectVersion{}, err
+			return b, s3node.ObjectVersion{}, err
 		}
 		if b.Owner != rq.user.CanonicalID {
-			return s3node.ObjectVersion{}, s3err.New(s3err.AccessDenied)
+			return b, s3node.ObjectVersion{}, s3err.New(s3err.AccessDenied)
 		}
 	}
 	sv, err := s.meta.GetObject(ctx, src.bucket, src.key, src.versionID)
 	if err != nil {
 		switch s3node.ErrorReason(err) {
 		case s3node.NoSuchKey:
-			return sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+			return b, sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
 		case s3node.NoSuchBucket:
-			return sv, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
+			return b, sv, s3err.New(s3err.NoSuchBucket).With("BucketName", src.bucket)
 		}
-		return sv, err
+		return b, sv, err
 	}
 	if sv.DeleteMarker {
 		if src.versionID != "" {
-			return sv, s3err.Msg(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
+			return b, sv, s3err.Msg(s3err.InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id.")
 		}
-		return sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
+		return b, sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
 	}
+	return b, sv, nil
+}
+
+// changesEncryption reports whether a copy of sv onto itself changes its
+// encryption attributes, which makes the copy legal (SSE-SPEC §6.2): any
+// destination encryption header, a default encryption configured on the
+// bucket, or a destination mode that differs from the source's.
+func (s *Server) changesEncryption(h http.Header, b s3node.Bucket, plan writePlan, sv s3node.ObjectVersion) bool {
+	if hasSSEHeader(h) || len(b.Encryption) > 0 {
+		return true
+	}
+	var from s3node.SSEType
 	if sv.Encryption != nil {
-		return sv, s3err.Msg(s3err.NotImplemented, "Copying encrypted objects is not supported yet.")
+		from = sv.Encryption.Type
 	}
-	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
-		return sv, err
-	}
-	return sv, nil
+	return plan.typ != from
 }
 
 // normClass stores STANDARD as "", as PutObject does.
@@ -303,15 +342,16 @@ func copyConditions(h http.Header, etag string, modified time.Time) error {
 // blobResult is what writeBlob stored.
 type blobResult struct {
 	blobID    string
-	size      int64
-	etag      string            // quoted hex MD5
-	checksums map[string]string // algorithm → base64
+	size      int64             // plaintext bytes
+	md5       []byte            // binary MD5 of the plaintext
+	checksums map[string]string // algorithm → base64, of the plaintext
 }
 
-// writeBlob streams src into a new committed blob, computing its MD5 and
-// the checksums of algs (upper-case algorithm names). On error nothing is
+// writeBlob streams src into a new committed blob, encrypted with the key
+// of part of oek unless oek is nil, computing the plaintext's MD5 and the
+// checksums of algs (upper-case algorithm names). On error nothing is
 // left behind.
-func (s *Server) writeBlob(ctx context.Context, src io.Reader, algs map[string]bool) (blobResult, error) {
+func (s *Server) writeBlob(ctx context.Context, src io.Reader, algs map[string]bool, oek *objcrypt.ObjectKey, part int) (blobResult, error) {
 	md := md5.New()
 	writers := []io.Writer{md}
 	hashes := map[string]hash.Hash{}
@@ -330,7 +370,15 @@ func (s *Server) writeBlob(ctx context.Context, src io.Reader, algs map[string]b
 	if err != nil {
 		return blobResult{}, err
 	}
-	n, err := io.Copy(io.MultiWriter(append(writers, bw)...), src)
+	sink, err := encryptTo(bw, oek, part)
+	if err != nil {
+		_ = bw.Abort()
+		return blobResult{}, err
+	}
+	n, err := io.Copy(io.MultiWriter(append(writers, sink)...), src)
+	if err == nil {
+		err = sink.Close()
+	}
 	if err != nil {
 		_ = bw.Abort()
 		return blobResult{}, err
@@ -339,7 +387,7 @@ func (s *Server) writeBlob(ctx context.Context, src io.Reader, algs map[string]b
 	if err != nil {
 		return blobResult{}, err
 	}
-	res := blobResult{blobID: id, size: n, etag: `"` + hex.EncodeToString(md.Sum(nil)) + `"`}
+	res := blobResult{blobID: id, size: n, md5: md.Sum(nil)}
 	if len(hashes) > 0 {
 		res.checksums = make(map[string]string, len(hashes))
 		for alg, hh := range hashes {

@@ -2,12 +2,12 @@ package s3api
 
 import (
 	"encoding/xml"
-	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // copyPartResult is the UploadPartCopy response document.
@@ -56,12 +56,6 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseSSE(h); err != nil {
-		return nil, err
-	}
-	if err := refuseCopySourceSSE(h); err != nil {
-		return nil, err
-	}
 	rangeHdr, hasRange := h.Get("x-amz-copy-source-range"), len(h.Values("x-amz-copy-source-range")) > 0
 	var first, last int64
 	if hasRange {
@@ -74,8 +68,26 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv, err := s.copySourceVersion(rq, src)
+	wk, err := s.partKey(ctx, h, rq.bucket, u)
 	if err != nil {
+		return nil, err
+	}
+	defer wk.wipe()
+	sb, sv, err := s.copySourceVersion(rq, src)
+	if err != nil {
+		return nil, err
+	}
+	srcKey, err := s.readKey(h, sse.CopySourcePrefix, sb, sv, false)
+	if err != nil {
+		return nil, err
+	}
+	srcOwned := true // until openRange takes it
+	defer func() {
+		if srcOwned && srcKey != nil {
+			srcKey.Wipe()
+		}
+	}()
+	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
 		return nil, err
 	}
 	start, length := int64(0), sv.Size
@@ -97,12 +109,17 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := s.openRange(ctx, segs, start, length)
+	oek, err := s.dataKey(ctx, sb, sv.Key, sv.Encryption, srcKey)
+	if err != nil {
+		return nil, err
+	}
+	srcOwned = false
+	body, err := s.openRange(ctx, segs, start, length, oek)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
-	wr, err := s.writeBlob(ctx, body, algs)
+	wr, err := s.writeBlob(ctx, body, algs, wk.key(), num)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +131,8 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 		PartNumber:   num,
 		BlobID:       wr.blobID,
 		Size:         length,
-		StoredSize:   length,
-		ETag:         wr.etag,
+		StoredSize:   wk.storedSize(length),
+		ETag:         wk.etag(num, wr.md5),
 		LastModified: s.now().UTC(),
 		Checksums:    wr.checksums,
 	}
@@ -131,19 +148,9 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 		doc.checksumXML = *c
 	}
 	resp := &response{doc: doc}
+	setEncryptionHeaders(resp.setHeader, u.Encryption, false)
 	if sv.VersionID != "" && sv.VersionID != s3node.NullVersionID {
 		resp.setHeader("x-amz-copy-source-version-id", sv.VersionID)
 	}
 	return resp, nil
-}
-
-// refuseCopySourceSSE answers NotImplemented for the
-// x-amz-copy-source-server-side-encryption-* headers.
-func refuseCopySourceSSE(h http.Header) error {
-	for name := range h {
-		if strings.HasPrefix(strings.ToLower(name), "x-amz-copy-source-server-side-encryption") {
-			return s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
-		}
-	}
-	return nil
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/objcrypt"
 	"github.com/s3kms/s3kms/s3node/s3err"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // getObject serves GetObject.
@@ -59,9 +61,6 @@ func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 		}
 		partNumber = n
 	}
-	if err := refuseSSE(r.Header); err != nil {
-		return nil, err
-	}
 	versionID, err := versionParam(q)
 	if err != nil {
 		return nil, err
@@ -73,11 +72,30 @@ func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 	if v.DeleteMarker {
 		return nil, deleteMarkerError(rq.bucket, v, versionID != "")
 	}
-	if v.Encryption != nil {
-		return nil, s3err.Msg(s3err.NotImplemented, "Reading encrypted objects is not supported yet.")
+	// SSE-SPEC §1.3: the part number exists, then the SSE headers, then
+	// preconditions (a caller without the key learns nothing from them),
+	// then the range.
+	if partNumber > 0 {
+		if _, _, err := partRange(v, partNumber); err != nil {
+			return nil, err
+		}
 	}
+	if err := refuseSSEOnRead(r.Header); err != nil {
+		return nil, err
+	}
+	customer, err := s.readKey(r.Header, sse.CustomerPrefix, rq.bucket, v, false)
+	if err != nil {
+		return nil, err
+	}
+	keep := false
+	defer func() {
+		if !keep && customer != nil {
+			customer.Wipe()
+		}
+	}()
 
 	resp := &response{header: objectHeaders(v)}
+	setEncryptionHeaders(resp.header.Set, v.Encryption, false)
 	if id := versionHeader(rq.bucket, v.VersionID); id != "" {
 		resp.header.Set("x-amz-version-id", id)
 	}
@@ -147,7 +165,12 @@ func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 		if err != nil {
 			return nil, err
 		}
-		body, err := s.openRange(ctx, segs, start, length)
+		oek, err := s.dataKey(ctx, rq.bucket, v.Key, v.Encryption, customer)
+		if err != nil {
+			return nil, err
+		}
+		keep = true // the body owns the key now
+		body, err := s.openRange(ctx, segs, start, length, oek)
 		if err != nil {
 			return nil, err
 		}
@@ -306,9 +329,11 @@ func etagMatches(list, etag string) bool {
 
 // segment is a piece of an object's data stored in one blob.
 type segment struct {
-	blobID string
-	offset int64 // in the object
-	size   int64
+	blobID     string
+	offset     int64 // plaintext offset in the object
+	size       int64 // plaintext size
+	storedSize int64 // size of the blob's data
+	part       int   // part number whose key encrypts it (0: single blob)
 }
 
 // segments lists where a version's data lives.
@@ -320,11 +345,11 @@ func segments(v s3node.ObjectVersion) ([]segment, error) {
 		if v.BlobID == "" {
 			return nil, s3node.Errorf(s3node.EInternal, "", "object %q has no data", v.Key)
 		}
-		return []segment{{blobID: v.BlobID, size: v.Size}}, nil
+		return []segment{{blobID: v.BlobID, size: v.Size, storedSize: v.StoredSize}}, nil
 	}
 	segs := make([]segment, len(v.Parts))
 	for i, p := range v.Parts {
-		segs[i] = segment{blobID: p.BlobID, offset: p.Offset, size: p.Size}
+		segs[i] = segment{blobID: p.BlobID, offset: p.Offset, size: p.Size, storedSize: p.StoredSize, part: p.PartNumber}
 	}
 	return segs, nil
 }
@@ -341,9 +366,12 @@ const maxEagerBlobs = 1024
 // short. Blobs of segments beyond that bound (only objects of more than
 // maxEagerBlobs parts) are opened as they are reached, so such an
 // overwrite can still end their body early. Each blob is read through
-// io.ReaderAt: nothing is buffered. Close closes every blob still open.
-func (s *Server) openRange(ctx context.Context, segs []segment, start, length int64) (io.ReadCloser, error) {
-	rr := &rangeReader{ctx: ctx, data: s.data, pos: start, end: start + length}
+// io.ReaderAt: nothing is buffered. With oek, the segments are encrypted
+// (objcrypt) and only the packages the range needs are decrypted; the
+// reader owns oek from then on and wipes it on Close (also when
+// openRange fails). Close closes every blob still open.
+func (s *Server) openRange(ctx context.Context, segs []segment, start, length int64, oek *objcrypt.ObjectKey) (io.ReadCloser, error) {
+	rr := &rangeReader{ctx: ctx, data: s.data, pos: start, end: start + length, oek: oek}
 	for _, sg := range segs {
 		if sg.offset+sg.size > start && sg.offset < start+length {
 			rr.segs = append(rr.segs, sg)
@@ -367,7 +395,8 @@ type rangeReader struct {
 	segs     []segment     // remaining segments, the first one current
 	blobs    []s3node.Blob // open blob of each of segs; nil: not open yet
 	pos, end int64         // object offsets
-	sr       *io.SectionReader
+	sr       io.Reader     // the current segment's bytes of the range
+	oek      *objcrypt.ObjectKey
 }
 
 // openBlob opens the blob of sg and checks that it holds the segment.
@@ -376,7 +405,7 @@ func (rr *rangeReader) openBlob(sg segment) (s3node.Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Size() < sg.size {
+	if b.Size() < sg.size || (rr.oek != nil && b.Size() != sg.storedSize) {
 		b.Close()
 		return nil, s3node.Errorf(s3node.EInternal, "", "blob %s is shorter than its object", sg.blobID)
 	}
@@ -396,7 +425,15 @@ func (rr *rangeReader) start() error {
 	}
 	from := rr.pos - sg.offset
 	to := min(rr.end, sg.offset+sg.size) - sg.offset
-	rr.sr = io.NewSectionReader(rr.blobs[0], from, to-from)
+	if rr.oek == nil {
+		rr.sr = io.NewSectionReader(rr.blobs[0], from, to-from)
+		return nil
+	}
+	r, err := objcrypt.NewReader(rr.blobs[0], sg.storedSize, rr.oek, sg.part, from, to-from)
+	if err != nil {
+		return err
+	}
+	rr.sr = r
 	return nil
 }
 
@@ -421,11 +458,18 @@ func (rr *rangeReader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
+		if err != nil && errors.Is(err, objcrypt.ErrAuth) {
+			// Stored data that does not authenticate: never served.
+			err = s3node.Errorf(s3node.EInternal, "", "object data of blob %s does not authenticate", rr.segs[0].blobID)
+		}
 		return n, err
 	}
 }
 
 func (rr *rangeReader) Close() error {
+	if rr.oek != nil {
+		rr.oek.Wipe()
+	}
 	var first error
 	for i, b := range rr.blobs {
 		if b != nil {

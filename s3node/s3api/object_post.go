@@ -13,6 +13,7 @@ import (
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
 	"github.com/s3kms/s3kms/s3node/sigv4"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // maxPostFields bounds the form fields preceding the file (the policy
@@ -150,6 +151,18 @@ func (s *Server) postObject(rq *request) (*response, error) {
 	}
 	v.Bucket, v.Key, v.Owner = rq.bucketName, key, id.CanonicalID
 
+	// The encryption fields are the PUT headers as form fields (SSE-SPEC
+	// §3.4), HTTPS rule included.
+	sseFields := postSSEHeader(form.lower)
+	if sse.HasCustomerHeaders(sseFields) && !sse.Secure(r, s.trustedProxies, s.allowSSECHTTP) {
+		return nil, sse.ErrInsecure()
+	}
+	wk, err := s.newWriteKey(ctx, sseFields, rq.bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	defer wk.wipe()
+
 	limit := int64(maxObjectSize)
 	if _, hi, ok := pol.ContentLengthRange(); ok && hi < limit {
 		limit = hi
@@ -160,7 +173,7 @@ func (s *Server) postObject(rq *request) (*response, error) {
 		}
 		return s3err.New(s3err.EntityTooLarge)
 	}}
-	wr, err := s.writeBlob(ctx, src, nil)
+	wr, err := s.writeBlob(ctx, src, nil, wk.key(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +181,8 @@ func (s *Server) postObject(rq *request) (*response, error) {
 		s.deleteBlobs(rq, []string{wr.blobID})
 		return nil, err
 	}
-	v.BlobID, v.ETag, v.Size, v.StoredSize = wr.blobID, wr.etag, wr.size, wr.size
+	v.BlobID, v.ETag, v.Size, v.StoredSize = wr.blobID, wk.etag(0, wr.md5), wr.size, wk.storedSize(wr.size)
+	v.Encryption = wk.info
 	v.LastModified = s.now().UTC()
 	res, err := s.meta.PutObject(ctx, v)
 	if err != nil {
@@ -184,10 +198,7 @@ func postVersion(f map[string]string) (s3node.ObjectVersion, error) {
 	var v s3node.ObjectVersion
 	meta := http.Header{}
 	for name, val := range f {
-		switch {
-		case strings.HasPrefix(name, "x-amz-server-side-encryption"):
-			return v, s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
-		case strings.HasPrefix(name, "x-amz-meta-"):
+		if strings.HasPrefix(name, "x-amz-meta-") {
 			meta.Set(name, val)
 		}
 	}
@@ -235,6 +246,7 @@ func (s *Server) postResult(rq *request, f map[string]string, v s3node.ObjectVer
 	r := rq.r
 	resp := &response{status: http.StatusNoContent}
 	resp.setHeader("ETag", v.ETag)
+	setEncryptionHeaders(resp.setHeader, v.Encryption, true)
 	if versionID != "" && versionID != s3node.NullVersionID {
 		resp.setHeader("x-amz-version-id", versionID)
 	}
@@ -267,6 +279,18 @@ func (s *Server) postResult(rq *request, f map[string]string, v s3node.ObjectVer
 		resp.doc = &postResponse{Location: location, Bucket: rq.bucketName, Key: v.Key, ETag: v.ETag}
 	}
 	return resp
+}
+
+// postSSEHeader collects the encryption form fields (names lower case)
+// as request headers, for sse.ParseRequest.
+func postSSEHeader(f map[string]string) http.Header {
+	h := http.Header{}
+	for name, val := range f {
+		if strings.HasPrefix(name, "x-amz-server-side-encryption") {
+			h.Set(name, val)
+		}
+	}
+	return h
 }
 
 // capReader reads at most left bytes of r; one byte more is the error

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
 	"hash"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/objcrypt"
 	"github.com/s3kms/s3kms/s3node/s3err"
 	"github.com/s3kms/s3kms/s3node/sigv4"
 )
@@ -53,9 +53,6 @@ func (s *Server) putObject(rq *request) (*response, error) {
 	}
 	if h.Get("x-amz-copy-source") != "" {
 		return s.copyObject(rq)
-	}
-	if err := refuseSSE(h); err != nil {
-		return nil, err
 	}
 	size := r.ContentLength
 	if rq.auth.Payload.Streaming() {
@@ -99,7 +96,12 @@ func (s *Server) putObject(rq *request) (*response, error) {
 		return nil, err
 	}
 
-	sb, err := s.writeBody(rq, size)
+	wk, err := s.newWriteKey(ctx, h, rq.bucket, rq.key)
+	if err != nil {
+		return nil, err
+	}
+	defer wk.wipe()
+	sb, err := s.writeBody(rq, size, wk.key(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +109,9 @@ func (s *Server) putObject(rq *request) (*response, error) {
 		v.Checksums = sb.checksums
 		v.ChecksumType = s3node.ChecksumFullObject
 	}
-	v.ETag = `"` + hex.EncodeToString(sb.md5) + `"`
+	v.ETag = wk.etag(0, sb.md5)
+	v.StoredSize = wk.storedSize(size)
+	v.Encryption = wk.info
 	v.LastModified = s.now().UTC()
 	v.BlobID = sb.blobID
 	res, err := s.meta.PutObject(ctx, v)
@@ -119,6 +123,7 @@ func (s *Server) putObject(rq *request) (*response, error) {
 
 	resp := &response{}
 	resp.setHeader("ETag", v.ETag)
+	setEncryptionHeaders(resp.setHeader, v.Encryption, true)
 	if id := versionHeader(rq.bucket, res.VersionID); id != "" {
 		resp.setHeader("x-amz-version-id", id)
 	}
@@ -139,10 +144,11 @@ type storedBody struct {
 }
 
 // writeBody streams the verified request body of size bytes into a new
-// blob, checking Content-MD5 and any x-amz-checksum-* header (trailers are
-// verified by the sigv4 reader), and commits the blob only once every
-// check passed.
-func (s *Server) writeBody(rq *request, size int64) (storedBody, error) {
+// blob, encrypted with the key of part of oek unless oek is nil, checking
+// Content-MD5 and any x-amz-checksum-* header (trailers are verified by
+// the sigv4 reader), and commits the blob only once every check passed.
+// MD5 and checksums are of the plaintext.
+func (s *Server) writeBody(rq *request, size int64, oek *objcrypt.ObjectKey, part int) (storedBody, error) {
 	ctx := rq.r.Context()
 	h := rq.r.Header
 	var wantMD5 []byte
@@ -176,11 +182,19 @@ func (s *Server) writeBody(rq *request, size int64) (storedBody, error) {
 	if err != nil {
 		return storedBody{}, err
 	}
+	sink, err := encryptTo(bw, oek, part)
+	if err != nil {
+		_ = bw.Abort()
+		return storedBody{}, err
+	}
 	body := rq.body()
 	defer body.Close()
-	n, err := io.Copy(io.MultiWriter(append(writers, bw)...), body)
+	n, err := io.Copy(io.MultiWriter(append(writers, sink)...), body)
 	if err == nil && n != size {
 		err = s3err.New(s3err.IncompleteBody)
+	}
+	if err == nil {
+		err = sink.Close()
 	}
 	if err != nil {
 		_ = bw.Abort()
@@ -224,17 +238,20 @@ func (s *Server) deleteBlobs(rq *request, ids []string) {
 	}
 }
 
-// refuseSSE answers NotImplemented for server-side encryption requests
-// until the sse package is wired in: storing in clear what the client
-// asked to encrypt would be wrong.
-func refuseSSE(h http.Header) error {
-	for name := range h {
-		if strings.HasPrefix(strings.ToLower(name), "x-amz-server-side-encryption") {
-			return s3err.Msg(s3err.NotImplemented, "Server-side encryption is not supported yet.")
-		}
+// encryptTo returns the writer that stores data into w: w itself when
+// oek is nil, else an encrypting writer with the key of part. Close
+// flushes the encrypting writer; it never closes w.
+func encryptTo(w io.Writer, oek *objcrypt.ObjectKey, part int) (io.WriteCloser, error) {
+	if oek == nil {
+		return nopWriteCloser{w}, nil
 	}
-	return nil
+	return objcrypt.NewWriter(w, oek, part)
 }
+
+// nopWriteCloser is an io.Writer with a Close that does nothing.
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
 
 // contentEncoding drops the aws-chunked coding, which is a transfer
 // detail of streaming signatures, not a property of the object.

@@ -33,7 +33,7 @@ func TestRawRequests(t *testing.T) {
 		{name: "anonymous", method: http.MethodGet, path: "/", anonymous: true, status: 403, code: "AccessDenied"},
 		{name: "no such key", method: http.MethodGet, path: "/raw/missing", status: 404, code: "NoSuchKey"},
 		{name: "bad md5", method: http.MethodPut, path: "/raw/k", body: "data", hdr: http.Header{"Content-Md5": {"xx"}}, status: 400, code: "InvalidDigest"},
-		{name: "sse not yet", method: http.MethodPut, path: "/raw/k", body: "data", hdr: http.Header{"X-Amz-Server-Side-Encryption": {"AES256"}}, status: 501, code: "NotImplemented"},
+		{name: "unsupported sse", method: http.MethodPut, path: "/raw/k", body: "data", hdr: http.Header{"X-Amz-Server-Side-Encryption": {"AES128"}}, status: 400, code: "InvalidArgument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			creds := alice()

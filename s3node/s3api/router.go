@@ -8,6 +8,7 @@ import (
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
 	"github.com/s3kms/s3kms/s3node/sigv4"
+	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // kind is what a request addresses.
@@ -192,6 +193,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) dispatch(rq *request) (*response, error) {
 	r := rq.r
+	// D3: an SSE-C key sent in clear is refused before anything else
+	// (SSE-SPEC §1.6, §10 item 2).
+	if sse.HasCustomerHeaders(r.Header) && !sse.Secure(r, s.trustedProxies, s.allowSSECHTTP) {
+		return nil, sse.ErrInsecure()
+	}
 	if err := s.authenticate(rq); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,119 @@
+package s3api
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3kms/s3kms/api/wire"
+)
+
+// customerKey is an SSE-C key with its header values.
+type customerKey struct {
+	raw      []byte
+	b64, md5 string
+}
+
+func newCustomerKey(seed byte) customerKey {
+	raw := bytes.Repeat([]byte{seed}, 32)
+	raw[0] = seed ^ 0x5a
+	sum := md5.Sum(raw)
+	return customerKey{raw: raw, b64: base64.StdEncoding.EncodeToString(raw), md5: base64.StdEncoding.EncodeToString(sum[:])}
+}
+
+func md5hex(b []byte) string {
+	s := md5.Sum(b)
+	return `"` + hex.EncodeToString(s[:]) + `"`
+}
+
+// TestSSEModesRoundTrip writes and reads an object in each mode and checks
+// the response headers and ETag rules of SSE-SPEC §2.1–2.2.
+func TestSSEModesRoundTrip(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		c := e.client(alice())
+		mustCreateBucket(t, c, "enc")
+		if _, err := e.kms.Client(t, e.kms.Admin).CreateKey(ctx, wire.CreateKeyRequest{ID: "app-key"}); err != nil {
+			t.Fatal(err)
+		}
+		data := bytes.Repeat([]byte("0123456789abcdef"), 70000) // 1.1 MB, several packages
+		ck := newCustomerKey(7)
+
+		// SSE-S3
+		out, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("enc"), Key: aws.String("s3"),
+			Body: bytes.NewReader(data), ServerSideEncryption: types.ServerSideEncryptionAes256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ServerSideEncryption != types.ServerSideEncryptionAes256 || aws.ToString(out.ETag) != md5hex(data) {
+			t.Fatalf("SSE-S3 put: sse %q etag %s", out.ServerSideEncryption, aws.ToString(out.ETag))
+		}
+		g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("s3")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(g.Body)
+		g.Body.Close()
+		if !bytes.Equal(got, data) || g.ServerSideEncryption != types.ServerSideEncryptionAes256 || aws.ToInt64(g.ContentLength) != int64(len(data)) {
+			t.Fatalf("SSE-S3 get: %d bytes, sse %q", len(got), g.ServerSideEncryption)
+		}
+		if r := getRange(t, c, "enc", "s3", "bytes=65530-65545"); !bytes.Equal(r, data[65530:65546]) {
+			t.Fatalf("SSE-S3 range: %q", r)
+		}
+
+		// SSE-KMS
+		kout, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("enc"), Key: aws.String("kms"),
+			Body: bytes.NewReader(data), ServerSideEncryption: types.ServerSideEncryptionAwsKms,
+			SSEKMSKeyId: aws.String("app-key"), BucketKeyEnabled: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kout.ServerSideEncryption != types.ServerSideEncryptionAwsKms || aws.ToString(kout.SSEKMSKeyId) != "app-key" ||
+			!aws.ToBool(kout.BucketKeyEnabled) || aws.ToString(kout.ETag) == md5hex(data) {
+			t.Fatalf("SSE-KMS put: %+v", kout)
+		}
+		h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("enc"), Key: aws.String("kms")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(h.ETag) != aws.ToString(kout.ETag) || aws.ToString(h.SSEKMSKeyId) != "app-key" {
+			t.Fatalf("SSE-KMS head: %+v", h)
+		}
+
+		// SSE-C
+		cout, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("enc"), Key: aws.String("c"),
+			Body: bytes.NewReader(data), SSECustomerAlgorithm: aws.String("AES256"),
+			SSECustomerKey: aws.String(ck.b64), SSECustomerKeyMD5: aws.String(ck.md5)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(cout.SSECustomerKeyMD5) != ck.md5 || cout.ServerSideEncryption != "" || aws.ToString(cout.ETag) == md5hex(data) {
+			t.Fatalf("SSE-C put: %+v", cout)
+		}
+		cg, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("c"),
+			SSECustomerAlgorithm: aws.String("AES256"), SSECustomerKey: aws.String(ck.b64), SSECustomerKeyMD5: aws.String(ck.md5),
+			Range: aws.String("bytes=100000-300000")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ = io.ReadAll(cg.Body)
+		cg.Body.Close()
+		if !bytes.Equal(got, data[100000:300001]) {
+			t.Fatal("SSE-C range read differs")
+		}
+		_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("c")})
+		wantCode(t, err, "InvalidRequest", 400)
+		other := newCustomerKey(9)
+		_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("enc"), Key: aws.String("c"),
+			SSECustomerAlgorithm: aws.String("AES256"), SSECustomerKey: aws.String(other.b64), SSECustomerKeyMD5: aws.String(other.md5)})
+		wantCode(t, err, "AccessDenied", 403)
+	})
+}
