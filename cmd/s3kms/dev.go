@@ -114,7 +114,11 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	cfg.Policies = []config.Policy{
 		{Name: "admin", IdentityCerts: []string{adminCert}, Allow: []config.Rule{{Ops: []string{"*"}, Keys: []string{"*"}}}},
 		{Name: "s3node", IdentityCerts: []string{s3Cert}, Allow: []config.Rule{
-			{Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"bucket/*"}},
+			// Bucket root keys: made at CreateBucket, scheduled for
+			// deletion at DeleteBucket, used for SSE-S3.
+			{Ops: []string{"create", "generate", "decrypt", "rewrap", "delete"}, Keys: []string{"bucket/*"}},
+			// Named keys for SSE-KMS (s3kms admin key create ID).
+			{Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"*"}},
 			// User secrets are sealed under s3node/users.
 			{Ops: []string{"encrypt", "decrypt"}, Keys: []string{"s3node/*"}},
 		}},

@@ -51,6 +51,9 @@ func newS3Cmd() *cobra.Command {
 	return cmd
 }
 
+// The KMS client is the S3 node's key service.
+var _ s3api.KeyService = (*kmsclient.Client)(nil)
+
 func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	tlsCfg, err := kmsclient.TLSConfigFromFiles(c.CAFile, c.Cert, c.Key)
 	if err != nil {
@@ -88,8 +91,15 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		}
 	}()
 	users := credentials.New(credentials.Config{Store: store.users, Sealer: kc, KeyID: cfg.UsersKey})
+	proxies, err := cfg.Encryption.Proxies()
+	if err != nil {
+		return nil, err
+	}
 	srv, err := s3api.New(s3api.Config{
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
+		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
+		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
+		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays,
 	})
 	if err != nil {
 		return nil, err

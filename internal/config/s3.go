@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -31,7 +32,49 @@ type S3 struct {
 	UsersKey string `yaml:"users_key"`
 	// SweepGrace is how old an unreferenced blob must be to be removed.
 	SweepGrace time.Duration `yaml:"sweep_grace"`
-	Log        Log           `yaml:"log"`
+	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
+	// D5, D6).
+	Encryption Encryption `yaml:"encryption"`
+	Log        Log        `yaml:"log"`
+}
+
+// Encryption configures server-side encryption on an S3 node.
+type Encryption struct {
+	// DefaultSSES3 is the "AWS-2023" mode: every new object of a bucket
+	// without a default-encryption configuration is SSE-S3, and
+	// GetBucketEncryption shows that default. Off (the default): objects
+	// are encrypted only when the request or the bucket asks for it.
+	DefaultSSES3 bool `yaml:"default_sse_s3"`
+	// DefaultKMSKeyID is the KMS key used for SSE-KMS requests that name
+	// none, when their bucket names none either. Empty: they get 400.
+	DefaultKMSKeyID string `yaml:"default_kms_key_id"`
+	// AllowSSECOverHTTP accepts SSE-C requests on plain HTTP. Test rigs
+	// only: the customer's key then crosses the network in clear.
+	AllowSSECOverHTTP bool `yaml:"allow_sse_c_over_http"`
+	// TrustedProxies are addresses or CIDR prefixes of TLS-terminating
+	// proxies whose "X-Forwarded-Proto: https" counts as HTTPS for SSE-C.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// BucketKeyDeletionDays is the wait before the root key of a deleted
+	// bucket is destroyed (7 to 30; default 30).
+	BucketKeyDeletionDays int `yaml:"bucket_key_deletion_days"`
+}
+
+// Proxies parses TrustedProxies: each entry is an IP address or a CIDR
+// prefix.
+func (e Encryption) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range e.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("encryption.trusted_proxies: %q is not an IP address or CIDR prefix", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // KMSClient locates the KMS and the node's client certificate.
@@ -51,6 +94,7 @@ func DefaultS3() S3 {
 		DataDir:    "data",
 		UsersKey:   "s3node/users",
 		SweepGrace: time.Hour,
+		Encryption: Encryption{BucketKeyDeletionDays: 30},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -90,6 +134,12 @@ func (c *S3) Validate() error {
 	}
 	if c.KMS.Endpoint == "" || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
 		errs = append(errs, "kms.endpoint, kms.ca_file, kms.cert and kms.key are required")
+	}
+	if _, err := c.Encryption.Proxies(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
+		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))
