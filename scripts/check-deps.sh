@@ -11,6 +11,8 @@ need() { # need CMD-or-PATH "how to install"
 need go "see https://go.dev/doc/install (Go 1.26+)"
 need /usr/bin/aws "apt-get install awscli (Debian aws-cli v2: the smoke tests drive the S3 node with it)"
 need rclone "apt-get install rclone (client smoke tests)"
+need curl "apt-get install curl (SSE acceptance test: signed requests with --aws-sigv4)"
+need openssl "apt-get install openssl (SSE acceptance test: key material recipes)"
 if ! python3 -c 'import boto3' 2>/dev/null; then
   echo "missing: boto3 for python3 — install with: apt-get install python3-boto3" >&2
   missing=1

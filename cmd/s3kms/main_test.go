@@ -27,8 +27,8 @@ import (
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // startDev runs `s3kms dev` in-process on dir until the test ends and
-// returns the variables of the dev.env it writes.
-func startDev(t *testing.T, dir string) map[string]string {
+// returns the variables of the dev.env it writes. extra are more dev flags.
+func startDev(t *testing.T, dir string, extra ...string) map[string]string {
 	t.Helper()
 	envFile := filepath.Join(dir, "dev.env")
 	_ = os.Remove(envFile)
@@ -36,7 +36,8 @@ func startDev(t *testing.T, dir string) map[string]string {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--log-level", "warn"}, nil, &out, &errOut)
+		args := append([]string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+		done <- run(ctx, args, nil, &out, &errOut)
 	}()
 	t.Cleanup(func() {
 		cancel()
