@@ -12,9 +12,16 @@
 // TTL), because one KMS round trip per S3 request would double the latency
 // of small requests. Deleting a user evicts it at once on this node; other
 // nodes forget it within the TTL.
+//
+// While the KMS is unreachable, an expired entry is still used for up to
+// MaxStale, but only after the user has been read again from the store and
+// its sealed secret is unchanged: a deleted user or a changed secret is
+// never served from the cache, and requests that need no KMS (plain and
+// SSE-C objects) keep working through a KMS outage.
 package credentials
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -44,7 +51,10 @@ type Config struct {
 	KeyID  string        // default DefaultKeyID
 	TTL    time.Duration // cache lifetime of an unsealed secret; default 5m
 	Max    int           // cache entries; default 10000
-	Now    func() time.Time
+	// MaxStale is how long after expiry a cached secret may still be used
+	// while the KMS is unavailable; default 1h, negative disables.
+	MaxStale time.Duration
+	Now      func() time.Time
 }
 
 // Users implements s3api.Users over a UserStore and the KMS.
@@ -57,6 +67,7 @@ type Users struct {
 type cached struct {
 	id      s3api.Identity
 	secret  []byte
+	sealed  []byte // the sealed secret it was opened from
 	expires time.Time
 }
 
@@ -72,6 +83,9 @@ func New(cfg Config) *Users {
 	}
 	if cfg.Max == 0 {
 		cfg.Max = 10000
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -197,12 +211,20 @@ func (u *Users) LookupUser(ctx context.Context, accessKeyID string) (s3api.Ident
 	u.mu.Unlock()
 	user, err := u.cfg.Store.GetUser(ctx, accessKeyID)
 	if err != nil {
+		if s3node.ErrorCode(err) == s3node.ENotFound {
+			u.forget(accessKeyID)
+		}
 		return s3api.Identity{}, nil, err
 	}
 	dk, err := u.cfg.Sealer.DecryptPayload(ctx, user.SealedSecret, sealContext(accessKeyID))
 	if err != nil {
 		if kms.ErrorCode(err) == kms.EDecrypt {
 			return s3api.Identity{}, nil, errors.New("credentials: the sealed secret of a user does not open")
+		}
+		if kms.ErrorCode(err) == kms.EUnavailable {
+			if id, secret, ok := u.stale(accessKeyID, user.SealedSecret, now); ok {
+				return id, secret, nil
+			}
 		}
 		return s3api.Identity{}, nil, err
 	}
@@ -215,7 +237,36 @@ func (u *Users) LookupUser(ctx context.Context, accessKeyID string) (s3api.Ident
 			break
 		}
 	}
-	u.cache[accessKeyID] = cached{id: id, secret: append([]byte(nil), dk.Plaintext...), expires: now.Add(u.cfg.TTL)}
+	if old, ok := u.cache[accessKeyID]; ok {
+		clear(old.secret)
+	}
+	u.cache[accessKeyID] = cached{id: id, secret: append([]byte(nil), dk.Plaintext...),
+		sealed: append([]byte(nil), user.SealedSecret...), expires: now.Add(u.cfg.TTL)}
 	u.mu.Unlock()
 	return id, dk.Plaintext, nil
+}
+
+// stale returns an expired cache entry of accessKeyID opened from the
+// same sealed secret, if it expired less than MaxStale ago.
+func (u *Users) stale(accessKeyID string, sealed []byte, now time.Time) (s3api.Identity, []byte, bool) {
+	if u.cfg.MaxStale < 0 {
+		return s3api.Identity{}, nil, false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	c, ok := u.cache[accessKeyID]
+	if !ok || now.After(c.expires.Add(u.cfg.MaxStale)) || !bytes.Equal(c.sealed, sealed) {
+		return s3api.Identity{}, nil, false
+	}
+	return c.id, append([]byte(nil), c.secret...), true
+}
+
+// forget drops accessKeyID from the cache.
+func (u *Users) forget(accessKeyID string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if c, ok := u.cache[accessKeyID]; ok {
+		clear(c.secret)
+		delete(u.cache, accessKeyID)
+	}
 }

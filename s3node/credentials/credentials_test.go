@@ -39,6 +39,13 @@ func (s *countingSealer) DecryptPayload(ctx context.Context, blob []byte, ec map
 // newUsers returns Users on a real KMS (over mTLS) and a real SQLite store.
 func newUsers(t *testing.T) (*credentials.Users, *sqlite.S3Store, *countingSealer, *clock) {
 	t.Helper()
+	u, store, sealer, c, _ := newUsersKMS(t)
+	return u, store, sealer, c
+}
+
+// newUsersKMS is newUsers that also returns the KMS.
+func newUsersKMS(t *testing.T) (*credentials.Users, *sqlite.S3Store, *countingSealer, *clock, *apitest.Env) {
+	t.Helper()
 	e := apitest.New(t, apitest.Options{})
 	admin := e.Client(t, e.Admin)
 	ctx := kms.WithIdentity(context.Background(), e.Admin.Identity)
@@ -55,7 +62,61 @@ func newUsers(t *testing.T) (*credentials.Users, *sqlite.S3Store, *countingSeale
 	}
 	c := &clock{t: time.Now()}
 	sealer := &countingSealer{Sealer: admin}
-	return credentials.New(credentials.Config{Store: db.S3Store(), Sealer: sealer, Now: c.now, TTL: time.Minute}), db.S3Store(), sealer, c
+	return credentials.New(credentials.Config{Store: db.S3Store(), Sealer: sealer, Now: c.now, TTL: time.Minute}), db.S3Store(), sealer, c, e
+}
+
+// TestKMSOutageServesStaleSecrets stops the KMS: expired secrets are still
+// served for MaxStale (1h by default), but never for a deleted user or a
+// user whose sealed secret changed, and not beyond MaxStale.
+func TestKMSOutageServesStaleSecrets(t *testing.T) {
+	users, store, _, clk, e := newUsersKMS(t)
+	ctx := context.Background()
+	advance := func(d time.Duration) { clk.mu.Lock(); clk.t = clk.t.Add(d); clk.mu.Unlock() }
+	var created []credentials.Created
+	for _, name := range []string{"alice", "bob", "carol"} {
+		c, err := users.Create(ctx, "", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := users.LookupUser(ctx, c.AccessKeyID); err != nil {
+			t.Fatal(err)
+		}
+		created = append(created, c)
+	}
+	alice, bob, carol := created[0], created[1], created[2]
+	e.HTTP.Close() // the KMS is gone
+	advance(2 * time.Minute)
+
+	if _, secret, err := users.LookupUser(ctx, alice.AccessKeyID); err != nil || string(secret) != alice.SecretAccessKey {
+		t.Fatalf("stale lookup during the outage: %v", err)
+	}
+	// Bob is deleted on another node (directly in the store).
+	if err := store.DeleteUser(ctx, bob.AccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := users.LookupUser(ctx, bob.AccessKeyID); s3node.ErrorCode(err) != s3node.ENotFound {
+		t.Errorf("deleted user during the outage: %v", err)
+	}
+	// Carol's sealed secret changes (re-created elsewhere).
+	u, err := store.GetUser(ctx, carol.AccessKeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.DeleteUser(ctx, carol.AccessKeyID); err != nil {
+		t.Fatal(err)
+	}
+	u.SealedSecret = append([]byte{}, u.SealedSecret...)
+	u.SealedSecret[len(u.SealedSecret)-1] ^= 1
+	if err := store.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := users.LookupUser(ctx, carol.AccessKeyID); kms.ErrorCode(err) != kms.EUnavailable {
+		t.Errorf("changed secret during the outage: %v, want the KMS error", err)
+	}
+	advance(2 * time.Hour)
+	if _, _, err := users.LookupUser(ctx, alice.AccessKeyID); kms.ErrorCode(err) != kms.EUnavailable {
+		t.Errorf("beyond MaxStale: %v, want the KMS error", err)
+	}
 }
 
 func TestCreateLookupDelete(t *testing.T) {
