@@ -287,6 +287,15 @@ func TestExampleConfigIsValid(t *testing.T) {
 	if cfg.Store.DSN != "postgres://kms@localhost/kms" || len(cfg.Policies) != 2 {
 		t.Errorf("example config = %+v", cfg)
 	}
+	t.Setenv("S3KMS_S3_DSN", "postgres://s3@localhost/s3")
+	s3cfg, err := config.LoadS3("../../deploy/s3.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxies, err := s3cfg.Encryption.Proxies()
+	if err != nil || len(proxies) != 1 || s3cfg.Store.DSN != "postgres://s3@localhost/s3" || s3cfg.Encryption.BucketKeyDeletionDays != 30 {
+		t.Errorf("example S3 config = %+v (%v)", s3cfg, err)
+	}
 }
 
 // TestKMSOnPostgresSurvivesRestart runs the KMS as `kms serve` wires it,

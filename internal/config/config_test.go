@@ -132,3 +132,34 @@ policies:
 		t.Errorf("unknown field in policy file: %v", err)
 	}
 }
+
+// TestS3Encryption checks the encryption section: proxies are addresses or
+// CIDR prefixes, and the key deletion wait stays within AWS's 7–30 days.
+func TestS3Encryption(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		enc     Encryption
+		wantErr string
+	}{
+		{"defaults", DefaultS3().Encryption, ""},
+		{"proxies", Encryption{TrustedProxies: []string{"10.0.0.0/8", "192.168.1.7", "::1", "fd00::/8"}, BucketKeyDeletionDays: 7}, ""},
+		{"bad proxy", Encryption{TrustedProxies: []string{"proxy.example"}, BucketKeyDeletionDays: 30}, "trusted_proxies"},
+		{"too short", Encryption{BucketKeyDeletionDays: 6}, "bucket_key_deletion_days"},
+		{"too long", Encryption{BucketKeyDeletionDays: 31}, "bucket_key_deletion_days"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultS3()
+			c.TLS.Cert, c.TLS.Key = "c", "k"
+			c.KMS = KMSClient{Endpoint: "https://kms", CAFile: "ca", Cert: "c", Key: "k"}
+			c.Encryption = tc.enc
+			err := c.Validate()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+	p, err := Encryption{TrustedProxies: []string{"192.168.1.7", "10.1.2.3/8"}}.Proxies()
+	if err != nil || len(p) != 2 || p[0].String() != "192.168.1.7/32" || p[1].String() != "10.0.0.0/8" {
+		t.Fatalf("Proxies = %v, %v", p, err)
+	}
+}
