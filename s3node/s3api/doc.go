@@ -58,9 +58,35 @@
 // data). GetObject and HeadObject with ?partNumber read one
 // segment (an object not uploaded in parts has a single part).
 //
+// # Server-side encryption (encryption.go)
+//
+// The behaviour reference is SSE-SPEC.md (decision table D1–D9). A write
+// (PutObject, POST, CopyObject destination, CreateMultipartUpload)
+// decides its mode from its headers, else from the bucket's default
+// (bucket_encryption.go), else from Config.EncryptByDefault (planWrite).
+// Its object key (OEK, s3node/objcrypt) comes from the KMS (KeyService:
+// GenerateDataKey under the bucket's root key "bucket/<bucket id>" for
+// SSE-S3, under the named key for SSE-KMS) or, for SSE-C, is fresh and
+// sealed by the node itself under the customer's key (objcrypt.SealCustomer);
+// the customer key never leaves the request. Every sealed OEK is bound to
+// the context {"s3kms:bucket": bucket id, "s3kms:key": object key} plus
+// the client's SSE-KMS context, so it opens for no other object. Data is
+// encrypted as it streams (objcrypt.NewWriter; multipart parts with keys
+// derived from the OEK and the part number); MD5, checksums and sizes are
+// of the plaintext. SSE-S3 and plain ETags are the MD5; SSE-C and SSE-KMS
+// ETags are derived from the OEK (objcrypt.ETag).
+//
+// Reads resolve the version, the part number, then the SSE headers
+// (readKey: R1–R6), then preconditions and the range; the KMS is asked for
+// the OEK (Decrypt) only when a body is sent, and only the 64 KiB packages
+// a range needs are decrypted. SSE-C requests on plain HTTP are refused
+// before authentication unless a trusted proxy vouches for HTTPS
+// (Config.TrustedProxies) or Config.AllowSSECOverHTTP is set. KMS errors
+// become the S3 errors of SSE-SPEC §5.2 (kmsError); an unreachable KMS is
+// 503 for encrypted objects only.
+//
 // # Not yet served
 //
-// ACLs, bucket policies, object lock, bucket encryption configuration and
-// server-side encryption have their routes in the table and answer
-// NotImplemented until their handlers land.
+// ACLs, bucket policies and object lock have their routes in the table
+// and answer NotImplemented until their handlers land.
 package s3api
