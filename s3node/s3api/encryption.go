@@ -318,6 +318,17 @@ func (s *Server) kmsError(ctx context.Context, err error, keyID string) error {
 	return s3node.Errorf(s3node.EInternal, "", "KMS call for key %s: %v", keyID, err)
 }
 
+// refuseCopySourceKey answers the copy-source SSE-C trio on operations
+// that copy nothing (PutObject, CreateMultipartUpload; SSE-SPEC §3.1).
+func refuseCopySourceKey(h http.Header) error {
+	for _, name := range []string{"algorithm", "key", "key-MD5"} {
+		if h.Get(sse.CopySourcePrefix+name) != "" {
+			return s3err.Msg(s3err.InvalidRequest, msgNotApplicable)
+		}
+	}
+	return nil
+}
+
 // refuseSSEOnRead answers R6: the SSE-S3/SSE-KMS request headers on
 // operations that read (GetObject, HeadObject, GetObjectAttributes).
 func refuseSSEOnRead(h http.Header) error {

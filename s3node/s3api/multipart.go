@@ -36,6 +36,9 @@ func (s *Server) createMultipartUpload(rq *request) (*response, error) {
 	if !s3node.ValidKey(rq.key) {
 		return nil, s3err.Msg(s3err.InvalidArgument, "Object key is not valid UTF-8 of at most 1024 bytes.")
 	}
+	if err := refuseCopySourceKey(h); err != nil {
+		return nil, err
+	}
 	u := s3node.MultipartUpload{
 		Bucket:             rq.bucketName,
 		Key:                rq.key,

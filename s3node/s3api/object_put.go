@@ -54,6 +54,9 @@ func (s *Server) putObject(rq *request) (*response, error) {
 	if h.Get("x-amz-copy-source") != "" {
 		return s.copyObject(rq)
 	}
+	if err := refuseCopySourceKey(h); err != nil {
+		return nil, err
+	}
 	size := r.ContentLength
 	if rq.auth.Payload.Streaming() {
 		size = rq.auth.DecodedContentLength

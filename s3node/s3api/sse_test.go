@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -116,4 +117,24 @@ func TestSSEModesRoundTrip(t *testing.T) {
 			SSECustomerAlgorithm: aws.String("AES256"), SSECustomerKey: aws.String(other.b64), SSECustomerKeyMD5: aws.String(other.md5)})
 		wantCode(t, err, "AccessDenied", 403)
 	})
+}
+
+// TestCopySourceKeyWithoutCopy checks that the copy-source SSE-C trio on
+// a request that copies nothing is refused (SSE-SPEC §3.1).
+func TestCopySourceKeyWithoutCopy(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.client(alice())
+	mustCreateBucket(t, c, "bkt")
+	ck := newCustomerKey(3)
+	hdr := http.Header{
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Algorithm": {"AES256"},
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key":       {ck.b64},
+		"X-Amz-Copy-Source-Server-Side-Encryption-Customer-Key-Md5":   {ck.md5},
+	}
+	for _, tc := range []struct{ method, path string }{{"PUT", "/bkt/k"}, {"POST", "/bkt/k?uploads"}} {
+		resp, body := e.raw(t, alice(), tc.method, tc.path, []byte("x"), hdr)
+		if resp.StatusCode != 400 || !bytes.Contains(body, []byte("The encryption parameters are not applicable to this object.")) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
 }
