@@ -99,7 +99,9 @@ func TestSSECMultipart(t *testing.T) {
 			resp.Header.Get("x-amz-server-side-encryption-customer-key-MD5") != k.md5 || resp.Header.Get(argSSE) != "" {
 			t.Fatalf("Create: %d %v %s", resp.StatusCode, resp.Header, body)
 		}
-		var res struct{ UploadID string `xml:"UploadId"` }
+		var res struct {
+			UploadID string `xml:"UploadId"`
+		}
 		if err := xml.Unmarshal(body, &res); err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +185,9 @@ func TestSSECMultipart(t *testing.T) {
 	t.Run("SSE-C headers on uploads that are not SSE-C", func(t *testing.T) {
 		for _, h := range []http.Header{nil, hdr(argSSE, "AES256")} {
 			resp, body := e.raw(t, alice(), http.MethodPost, "/mpc/p?uploads", nil, h)
-			var res struct{ UploadID string `xml:"UploadId"` }
+			var res struct {
+				UploadID string `xml:"UploadId"`
+			}
 			if resp.StatusCode != 200 || xml.Unmarshal(body, &res) != nil {
 				t.Fatalf("Create: %d %s", resp.StatusCode, body)
 			}
@@ -243,7 +247,9 @@ func TestSSEMultipartKMSAndS3(t *testing.T) {
 					}
 				}
 				resp, body := e.raw(t, alice(), http.MethodPost, "/mpk/"+key+"?uploads", nil, tc.create)
-				var res struct{ UploadID string `xml:"UploadId"` }
+				var res struct {
+					UploadID string `xml:"UploadId"`
+				}
 				if resp.StatusCode != 200 || xml.Unmarshal(body, &res) != nil {
 					t.Fatalf("Create: %d %s", resp.StatusCode, body)
 				}
