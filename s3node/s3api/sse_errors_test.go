@@ -94,7 +94,7 @@ func (k customerKey) trio(extra ...string) http.Header {
 	}, extra...)...)
 }
 
-// sdkGet is a GetObjectInput for bucket/key with k's trio (k nil: none).
+// ssecGet is a GetObjectInput for bucket/key with k's trio (k nil: none).
 func ssecGet(bucket, key string, k *customerKey) *s3.GetObjectInput {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if k != nil {
