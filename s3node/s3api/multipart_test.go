@@ -193,7 +193,7 @@ func testMultipartRoundTrip(t *testing.T, e *env) {
 		}
 	}
 	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu-rt"), Key: aws.String("dir/big"), PartNumber: aws.Int32(4)})
-	wantCode(t, err, "InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable)
+	wantCode(t, err, "InvalidPart", http.StatusBadRequest)
 	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("mpu-rt"), Key: aws.String("dir/big"), PartNumber: aws.Int32(1), Range: aws.String("bytes=0-1")})
 	wantCode(t, err, "InvalidRequest", http.StatusBadRequest)
 
@@ -245,7 +245,7 @@ func TestPartNumberSinglePartObject(t *testing.T) {
 		t.Errorf("partNumber=1: %d bytes, ETag %s", len(b), aws.ToString(out.ETag))
 	}
 	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("single"), Key: aws.String("k"), PartNumber: aws.Int32(2)})
-	wantCode(t, err, "InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable)
+	wantCode(t, err, "InvalidPart", http.StatusBadRequest)
 	resp, _ := e.raw(t, alice(), http.MethodGet, "/single/k?partNumber=0", nil, nil)
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("partNumber=0: status %d", resp.StatusCode)

@@ -104,10 +104,6 @@ func (s *Server) getObjectAttributes(rq *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseSSEOnRead(r.Header); err != nil {
-		return nil, err
-	}
-
 	versionID := r.URL.Query().Get("versionId")
 	v, err := s.meta.GetObject(r.Context(), rq.bucketName, rq.key, versionID)
 	if err != nil {
@@ -124,7 +120,11 @@ func (s *Server) getObjectAttributes(rq *request) (*response, error) {
 		}
 		return nil, e
 	}
-	// SSE-C objects need their key here too (SSE-SPEC §1.3 R1–R5).
+	// The version first (404s win), then the SSE headers: R6, and the key
+	// of an SSE-C object (SSE-SPEC §1.3 R1–R5).
+	if err := refuseSSEOnRead(r.Header); err != nil {
+		return nil, err
+	}
 	oek, err := s.readKey(r.Header, sse.CustomerPrefix, rq.bucket, v, false)
 	if err != nil {
 		return nil, err

@@ -289,10 +289,9 @@ func TestSSEReadPrecedence(t *testing.T) {
 		{"404 before SSE-C", "/prec/missing", newCustomerKey(9).trio(), sseErr{404, "NoSuchKey", "", "", ""}},
 		{"404 before R6", "/prec/missing", hdr(argSSE, "AES256"), sseErr{404, "NoSuchKey", "", "", ""}},
 		{"404 before malformed trio", "/prec/missing", hdr("x-amz-server-side-encryption-customer-algorithm", "AES128"), sseErr{404, "NoSuchKey", "", "", ""}},
-		// The node answers an out-of-range part number with 416
-		// InvalidPartNumber (MinIO's answer); SSE-SPEC prefers 400
-		// InvalidPart. Either way it comes before the key check.
-		{"part number before the key", "/prec/mp?partNumber=5", nil, sseErr{416, "InvalidPartNumber", "", "", ""}},
+		// An out-of-range part number is 400 InvalidPart (SSE-SPEC §9),
+		// and it comes before the key check.
+		{"part number before the key", "/prec/mp?partNumber=5", nil, sseErr{400, "InvalidPart", "", "", ""}},
 		{"keyless If-None-Match is R1, not 304", "/prec/c", hdr("If-None-Match", etag), sseErr{400, "InvalidRequest", wantMsgNeedParams, "", ""}},
 		{"keyless If-Match mismatch is R1, not 412", "/prec/c", hdr("If-Match", `"0123"`), sseErr{400, "InvalidRequest", wantMsgNeedParams, "", ""}},
 		{"wrong key with If-None-Match is R2", "/prec/c", newCustomerKey(4).trio("If-None-Match", etag), sseErr{403, "AccessDenied", wantMsgWrongKey, "", ""}},
