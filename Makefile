@@ -54,5 +54,11 @@ MODES ?= none,sse-s3,sse-c
 s3load:
 	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestLoad -args -load=$(or $(LOAD),10s) -sizes=64KiB,1MiB,64MiB -conc=8 -modes=$(MODES)
 
+# Time to first byte of a 1-byte ranged GET in the middle of a 1 GiB
+# object, plain vs SSE-S3 (internal/s3load TestTTFB); TTFB_N GETs each.
+.PHONY: ttfb
+ttfb:
+	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestTTFB -args -ttfb -ttfb.n=$(or $(TTFB_N),50)
+
 run-dev:
 	$(GO) run ./cmd/s3kms dev
