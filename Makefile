@@ -42,11 +42,23 @@ fuzz-smoke:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./kms/ ./api/
 
-# S3 load driver (internal/s3load) against an in-process node, or the
-# `s3kms dev` whose dev.env is sourced; LOAD=10s per phase.
+# S3 load driver (internal/s3load) against an in-process node (with an
+# in-process KMS), or the `s3kms dev` whose dev.env is sourced. For each
+# size, PUT then GET, runs every mode of MODES back to back and prints a
+# table: MiB/s, ops/s, p50/p99, ratio to mode none of the same run, KMS
+# calls per op (in-process only). LOAD=10s per phase bounds the run (each
+# phase also stops after 2 GiB): 3 sizes x 2 ops x 3 modes = 18 phases,
+# about 3 minutes with LOAD=10s.
+MODES ?= none,sse-s3,sse-c
 .PHONY: s3load
 s3load:
-	$(GO) test -count=1 -v ./internal/s3load -run TestLoad -args -load=$(or $(LOAD),10s) -sizes=64KiB,1MiB,64MiB -conc=8
+	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestLoad -args -load=$(or $(LOAD),10s) -sizes=64KiB,1MiB,64MiB -conc=8 -modes=$(MODES)
+
+# Time to first byte of a 1-byte ranged GET in the middle of a 1 GiB
+# object, plain vs SSE-S3 (internal/s3load TestTTFB); TTFB_N GETs each.
+.PHONY: ttfb
+ttfb:
+	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestTTFB -args -ttfb -ttfb.n=$(or $(TTFB_N),50)
 
 run-dev:
 	$(GO) run ./cmd/s3kms dev

@@ -2,30 +2,43 @@ package s3load
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/internal/s3test"
 )
 
 // The load test is off by default: -load sets the time per phase.
 //
-//	go test ./internal/s3load -run TestLoad -v -args -load=10s -sizes=64KiB,1MiB,64MiB -conc=8
+//	go test ./internal/s3load -run TestLoad -v -args -load=10s -sizes=64KiB,1MiB,64MiB -conc=8 -modes=none,sse-s3,sse-c
+//
+// For every size, PUT then GET, it runs one phase per encryption mode back
+// to back (same op bound, same concurrency) and prints a table with each
+// mode's throughput ratio to mode none of the same run, and the KMS calls
+// per operation.
 //
 // It targets an in-process S3 node (SQLite + blobfs in a temp dir, HTTPS
-// on 127.0.0.1) unless S3KMS_S3_ENDPOINT is set: `source DIR/dev.env`
-// after `s3kms dev` points it at that server instead.
+// on 127.0.0.1, a real KMS from api/apitest) unless S3KMS_S3_ENDPOINT is
+// set: `source DIR/dev.env` after `s3kms dev` points it at that server
+// instead (no KMS call counts, no sse-kms).
 var (
 	loadFor  = flag.Duration("load", 0, "time per phase of TestLoad (0: skip the load test)")
 	sizes    = flag.String("sizes", "64KiB,1MiB,64MiB", "object sizes of TestLoad, comma-separated")
 	conc     = flag.Int("conc", 8, "concurrency of TestLoad")
 	maxBytes = flag.String("maxbytes", "2GiB", "bound on the bytes moved per phase of TestLoad (sets the op count)")
 	verify   = flag.Bool("verify", true, "verify every read of TestLoad against the hash of what was written")
+	modes    = flag.String("modes", "none,sse-s3,sse-c", "encryption modes of TestLoad, comma-separated: none, sse-s3, sse-kms (in-process only), sse-c")
 )
+
+// loadKMSKey is the named KMS key of mode sse-kms.
+const loadKMSKey = "s3load-key"
 
 // parseSize parses 123, 64KiB, 1MiB, 2GiB.
 func parseSize(s string) (int64, error) {
@@ -55,8 +68,38 @@ func endpoint(t testing.TB) s3test.Endpoint {
 }
 
 func config(e s3test.Endpoint, bucket string) Config {
-	return Config{Endpoint: e.URL, Region: e.Region, AccessKey: e.AccessKey, Secret: e.Secret,
-		CAFile: e.CAFile, Bucket: bucket}
+	cfg := Config{Endpoint: e.URL, Region: e.Region, AccessKey: e.AccessKey, Secret: e.Secret,
+		CAFile: e.CAFile, Bucket: bucket, KMSKeyID: loadKMSKey}
+	if e.KMS != nil {
+		cfg.KMSCalls = func() KMSCalls {
+			c := e.KMS.Calls()
+			return KMSCalls{GenerateDataKey: c.GenerateDataKey, Decrypt: c.Decrypt, CreateBucketKey: c.CreateBucketKey}
+		}
+	}
+	return cfg
+}
+
+// parseModes parses -modes; sse-kms needs the KMS of an in-process node,
+// where it creates the key.
+func parseModes(t *testing.T, e s3test.Endpoint) []Mode {
+	var ms []Mode
+	for m := range strings.SplitSeq(*modes, ",") {
+		m := Mode(strings.TrimSpace(m))
+		if !slices.Contains(Modes, m) {
+			t.Fatalf("unknown mode %q", m)
+		}
+		if m == ModeSSEKMS {
+			if e.KMSAdmin == nil {
+				t.Logf("sse-kms skipped: the target's KMS is not in-process")
+				continue
+			}
+			if _, err := e.KMSAdmin.CreateKey(context.Background(), wire.CreateKeyRequest{ID: loadKMSKey}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ms = append(ms, m)
+	}
+	return ms
 }
 
 func TestLoad(t *testing.T) {
@@ -68,27 +111,39 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := endpoint(t)
-	t.Logf("concurrency %d, at most %v and %s per phase, verify reads %v", *conc, *loadFor, *maxBytes, *verify)
-	for _, sz := range strings.Split(*sizes, ",") {
+	ms := parseModes(t, e)
+	// One SSE-C key for the whole run.
+	ssec := make([]byte, 32)
+	_, _ = rand.Read(ssec)
+	t.Logf("concurrency %d, at most %v and %s per phase, verify reads %v, modes %v", *conc, *loadFor, *maxBytes, *verify, ms)
+	start := time.Now()
+	var rows []Row
+	for sz := range strings.SplitSeq(*sizes, ",") {
+		sz = strings.TrimSpace(sz)
 		size, err := parseSize(sz)
 		if err != nil {
 			t.Fatal(err)
 		}
 		count := int(max(budget/max(size, 1), int64(2**conc)))
 		for _, op := range []Op{OpPut, OpGet} {
-			cfg := config(e, "s3load")
-			cfg.ObjectSize, cfg.Concurrency, cfg.Duration, cfg.Count = size, *conc, *loadFor, count
-			cfg.Op, cfg.VerifyReads = op, *verify
-			res, err := Run(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%-5s %-4s in %v: %s", strings.TrimSpace(sz), op, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.String()))
-			if res.Errors > 0 || res.Mismatches > 0 || res.FirstError != nil {
-				t.Errorf("%s %s: %d errors, %d mismatches; first: %v", sz, op, res.Errors, res.Mismatches, res.FirstError)
+			for _, m := range ms {
+				cfg := config(e, "s3load")
+				cfg.ObjectSize, cfg.Concurrency, cfg.Duration, cfg.Count = size, *conc, *loadFor, count
+				cfg.Op, cfg.VerifyReads, cfg.Mode, cfg.CustomerKey = op, *verify, m, ssec
+				res, err := Run(context.Background(), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%-5s %-4s %-7s in %v: %s", sz, op, m, res.Elapsed.Round(time.Millisecond), strings.TrimSpace(res.String()))
+				if res.Errors > 0 || res.Mismatches > 0 || res.FirstError != nil {
+					t.Errorf("%s %s %s: %d errors, %d mismatches; first: %v", sz, op, m, res.Errors, res.Mismatches, res.FirstError)
+				}
+				rows = append(rows, Row{Size: sz, Op: op, Mode: m, Res: res, Counted: cfg.KMSCalls != nil})
 			}
 		}
 	}
+	t.Logf("all phases in %v; ratio = MiB/s of the mode / MiB/s of none, same size and op, same run\n%s",
+		time.Since(start).Round(time.Second), Table(rows))
 }
 
 // TestRunVerifies runs a small mixed load with verification against an
@@ -127,6 +182,9 @@ func TestConfigChecks(t *testing.T) {
 		"no bound": func(c *Config) { c.Count = 0 },
 		"op":       func(c *Config) { c.Op = "delete" },
 		"bucket":   func(c *Config) { c.Bucket = "" },
+		"mode":     func(c *Config) { c.Mode = "rot13" },
+		"kms key":  func(c *Config) { c.Mode = ModeSSEKMS },
+		"ssec key": func(c *Config) { c.Mode, c.CustomerKey = ModeSSEC, make([]byte, 16) },
 	} {
 		c := ok
 		mod(&c)
@@ -157,5 +215,51 @@ func TestPercentile(t *testing.T) {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%s) = %d, %v", in, got, err)
 		}
+	}
+}
+
+// TestRunModes runs a small verified mixed load in every encryption mode
+// against one in-process node and checks the KMS calls of each: one
+// GenerateDataKey per PUT and one Decrypt per GET for SSE-S3 and SSE-KMS,
+// none for plain and SSE-C objects.
+func TestRunModes(t *testing.T) {
+	e := s3test.Start(t)
+	if _, err := e.KMSAdmin.CreateKey(context.Background(), wire.CreateKeyRequest{ID: loadKMSKey}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range Modes {
+		cfg := config(e, "modes")
+		cfg.ObjectSize, cfg.Concurrency, cfg.Count, cfg.Op, cfg.VerifyReads, cfg.Mode = 70<<10, 2, 20, OpMixed, true, m
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.FirstError != nil || res.Errors != 0 || res.Mismatches != 0 || res.Put.Ops != 10 || res.Get.Ops != 10 {
+			t.Fatalf("%s: %+v: %v", m, res.Stats, res.FirstError)
+		}
+		want := KMSCalls{}
+		if m == ModeSSES3 || m == ModeSSEKMS {
+			want = KMSCalls{GenerateDataKey: 10, Decrypt: 10}
+		}
+		if res.KMS != want {
+			t.Errorf("%s: KMS calls %+v, want %+v", m, res.KMS, want)
+		}
+	}
+}
+
+// TestTable renders phases of two modes: the ratio is to mode none of the
+// same size and operation, the KMS calls are per operation of the row.
+func TestTable(t *testing.T) {
+	rows := []Row{
+		{Size: "1MiB", Op: OpPut, Mode: ModeNone, Counted: true, Res: Result{Put: Stats{Ops: 10, MiBps: 200}}},
+		{Size: "1MiB", Op: OpPut, Mode: ModeSSES3, Counted: true, Res: Result{Put: Stats{Ops: 8, MiBps: 150}, KMS: KMSCalls{GenerateDataKey: 8}}},
+		{Size: "1MiB", Op: OpGet, Mode: ModeSSEC, Res: Result{Get: Stats{Ops: 4, MiBps: 50}}},
+	}
+	tab := Table(rows)
+	t.Log("\n" + tab)
+	lines := strings.Split(strings.TrimSpace(tab), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[2], "0.75") || !strings.Contains(lines[2], "1.00/0.00/0.00") ||
+		strings.Contains(lines[3], ".00/") || !strings.Contains(lines[3], "-") {
+		t.Fatalf("table:\n%s", tab)
 	}
 }

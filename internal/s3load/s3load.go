@@ -2,7 +2,10 @@
 // aws-sdk-go-v2: a fixed number of workers PUT and/or GET objects of one
 // size for a bounded time and number of operations, optionally verifying
 // every read against a SHA-256 of what was written, and report
-// throughput, operation rate and latency percentiles per operation.
+// throughput, operation rate and latency percentiles per operation. Objects
+// are plain or encrypted with SSE-S3, SSE-KMS or SSE-C (Mode); with a KMS
+// call counter (Config.KMSCalls) a run also reports the KMS calls made
+// during its timed phase.
 //
 // It is a development tool: Run refuses endpoints that are not on a
 // loopback address. The test in this package drives it against an
@@ -12,10 +15,12 @@ package s3load
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,6 +50,30 @@ const (
 	OpMixed Op = "mixed" // alternate PUT and GET
 )
 
+// Mode is the server-side encryption of the objects a run writes and reads.
+type Mode string
+
+// Encryption modes.
+const (
+	ModeNone   Mode = "none"    // plain objects
+	ModeSSES3  Mode = "sse-s3"  // x-amz-server-side-encryption: AES256
+	ModeSSEKMS Mode = "sse-kms" // aws:kms with Config.KMSKeyID
+	ModeSSEC   Mode = "sse-c"   // customer key Config.CustomerKey, sent on PUT and GET
+)
+
+// Modes are the encryption modes, in the order they are reported.
+var Modes = []Mode{ModeNone, ModeSSES3, ModeSSEKMS, ModeSSEC}
+
+// KMSCalls counts calls an S3 node made to its KMS.
+type KMSCalls struct {
+	GenerateDataKey int64
+	Decrypt         int64
+	CreateBucketKey int64
+}
+
+// Total is the number of calls of every kind.
+func (c KMSCalls) Total() int64 { return c.GenerateDataKey + c.Decrypt + c.CreateBucketKey }
+
 // Config is one load run.
 type Config struct {
 	Endpoint  string // https://127.0.0.1:port (loopback only)
@@ -62,6 +91,12 @@ type Config struct {
 	Count    int           // operations in the timed phase
 
 	Op          Op   // default OpPut
+	Mode        Mode // default ModeNone
+	KMSKeyID    string
+	CustomerKey []byte // 32 bytes (ModeSSEC); random for the run if nil
+	// KMSCalls, if set, returns the node's cumulative KMS calls: the
+	// result then has those of the timed phase.
+	KMSCalls    func() KMSCalls
 	VerifyReads bool // hash every GET body and compare with the PUT
 	// Keep leaves the objects in place; by default they are deleted
 	// (the bucket is left).
@@ -86,6 +121,10 @@ type Result struct {
 	Stats                  // all operations
 	Put, Get Stats         // by operation
 	Elapsed  time.Duration // length of the timed phase
+	// KMS are the KMS calls of the timed phase (zero without
+	// Config.KMSCalls). Operations cut off by the deadline may have made
+	// calls without being counted in Stats.
+	KMS KMSCalls
 	// FirstError is the first operation error seen, if any.
 	FirstError error
 }
@@ -128,9 +167,18 @@ func (cfg *Config) check() error {
 	if cfg.Op == "" {
 		cfg.Op = OpPut
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeNone
+	}
 	switch {
 	case cfg.Op != OpPut && cfg.Op != OpGet && cfg.Op != OpMixed:
 		return fmt.Errorf("s3load: unknown op %q", cfg.Op)
+	case !slices.Contains(Modes, cfg.Mode):
+		return fmt.Errorf("s3load: unknown mode %q", cfg.Mode)
+	case cfg.Mode == ModeSSEKMS && cfg.KMSKeyID == "":
+		return errors.New("s3load: sse-kms without KMSKeyID")
+	case cfg.Mode == ModeSSEC && cfg.CustomerKey != nil && len(cfg.CustomerKey) != 32:
+		return errors.New("s3load: CustomerKey is not 32 bytes")
 	case cfg.Duration <= 0 && cfg.Count <= 0:
 		return errors.New("s3load: set Duration or Count")
 	case cfg.ObjectSize < 0:
@@ -188,6 +236,8 @@ type run struct {
 	base   []byte    // random payload; each object stamps its first bytes
 	bufs   sync.Pool // of *[]byte, len(base)
 
+	ssecKey, ssecMD5 *string // base64 SSE-C headers (ModeSSEC)
+
 	mu      sync.Mutex
 	written map[string][sha256.Size]byte // key -> hash of its content
 	keys    []string                     // readable keys, in write order
@@ -219,6 +269,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	_, _ = rand.Read(id[:])
 	_, _ = rand.Read(r.base)
 	r.prefix = fmt.Sprintf("s3load/%x/", id)
+	if cfg.Mode == ModeSSEC {
+		k := cfg.CustomerKey
+		if k == nil {
+			k = make([]byte, 32)
+			_, _ = rand.Read(k)
+		}
+		sum := md5.Sum(k)
+		r.ssecKey = aws.String(base64.StdEncoding.EncodeToString(k))
+		r.ssecMD5 = aws.String(base64.StdEncoding.EncodeToString(sum[:]))
+	}
 	if err := r.ensureBucket(ctx); err != nil {
 		return Result{}, err
 	}
@@ -241,6 +301,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	per := make([][]sample, cfg.Concurrency)
 	var wg sync.WaitGroup
+	var kms0 KMSCalls
+	if cfg.KMSCalls != nil {
+		kms0 = cfg.KMSCalls()
+	}
 	start := time.Now()
 	for w := range cfg.Concurrency {
 		wg.Go(func() {
@@ -265,6 +329,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	wg.Wait()
 	res := Result{Elapsed: time.Since(start), FirstError: r.first}
+	if cfg.KMSCalls != nil {
+		k := cfg.KMSCalls()
+		res.KMS = KMSCalls{k.GenerateDataKey - kms0.GenerateDataKey, k.Decrypt - kms0.Decrypt,
+			k.CreateBucketKey - kms0.CreateBucketKey}
+	}
 	var all, puts, gets []sample
 	for _, ss := range per {
 		for _, s := range ss {
@@ -336,10 +405,19 @@ func (r *run) put(ctx context.Context, name string, n int64) sample {
 		sum = sha256.Sum256(p)
 	}
 	t0 := time.Now()
-	_, err := r.c.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key),
 		Body: bytes.NewReader(p), ContentLength: aws.Int64(int64(len(p))),
-	})
+	}
+	switch r.cfg.Mode {
+	case ModeSSES3:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case ModeSSEKMS:
+		in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKms, aws.String(r.cfg.KMSKeyID)
+	case ModeSSEC:
+		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), r.ssecKey, r.ssecMD5
+	}
+	_, err := r.c.PutObject(ctx, in)
 	s := sample{d: time.Since(t0), n: int64(len(p))}
 	if err != nil {
 		// The transport may still be reading a failed request's body:
@@ -363,7 +441,11 @@ func (r *run) get(ctx context.Context, n int64) sample {
 	want := r.written[key]
 	r.mu.Unlock()
 	t0 := time.Now()
-	out, err := r.c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)})
+	in := &s3.GetObjectInput{Bucket: aws.String(r.cfg.Bucket), Key: aws.String(key)}
+	if r.cfg.Mode == ModeSSEC {
+		in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = aws.String("AES256"), r.ssecKey, r.ssecMD5
+	}
+	out, err := r.c.GetObject(ctx, in)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.fail(fmt.Errorf("get %s: %w", key, err))

@@ -1,8 +1,8 @@
 // Package s3test runs an S3 node in-process for tests and benchmarks: the
 // s3api server on SQLite metadata and a blobfs data store in a temporary
 // directory, served over HTTPS on a loopback port with a certificate from
-// a fresh CA, the way `s3kms dev` serves it (without the KMS: users are
-// static).
+// a fresh CA, the way `s3kms dev` serves it, with a real in-process KMS
+// (api/apitest) for SSE-S3 and SSE-KMS; users are static.
 //
 // Endpoint describes where clients connect and with which credentials;
 // Start returns one for the in-process node, FromEnv one for a running
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/s3kms/s3kms/internal/pki"
+	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
 	"github.com/s3kms/s3kms/storage/sqlite"
@@ -45,6 +46,12 @@ type Endpoint struct {
 	AccessKey string
 	Secret    string
 	CAFile    string // PEM bundle trusting the server certificate
+
+	// KMS counts the node's calls to its KMS; KMSAdmin may do everything
+	// on every key of that KMS (e.g. create SSE-KMS keys). Both are set
+	// for an in-process node only (Start), nil for FromEnv.
+	KMS      *KMSCounter
+	KMSAdmin *kmsclient.Client
 }
 
 // Env returns the endpoint as the environment variables read by the AWS
@@ -95,7 +102,8 @@ func (e Endpoint) Loopback() bool {
 }
 
 // Start runs an in-process S3 node for the duration of the test and
-// returns its endpoint. The CA bundle is written to a temporary file.
+// returns its endpoint. The CA bundle is written to a temporary file. The
+// node's KMS is a real one (api/apitest) behind a KMSCounter.
 func Start(t testing.TB) Endpoint {
 	t.Helper()
 	ctx := context.Background()
@@ -112,8 +120,10 @@ func Start(t testing.TB) Endpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kmsEnv, nodeKMS := startKMS(t)
+	counter := NewKMSCounter(nodeKMS)
 	s, err := s3api.New(s3api.Config{
-		Meta: db.S3Store(), Data: data, Region: Region,
+		Meta: db.S3Store(), Data: data, Region: Region, KMS: counter,
 		Users: s3api.StaticUsers{AccessKey: {
 			Secret: Secret, CanonicalID: "s3test-canonical", DisplayName: "s3test",
 		}},
@@ -156,6 +166,7 @@ func Start(t testing.TB) Endpoint {
 	return Endpoint{
 		URL: "https://" + ln.Addr().String(), Region: Region,
 		AccessKey: AccessKey, Secret: Secret, CAFile: caFile,
+		KMS: counter, KMSAdmin: kmsEnv.Client(t, kmsEnv.Admin),
 	}
 }
 

@@ -1,10 +1,19 @@
 package s3test
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3kms/s3kms/api/wire"
 )
 
 func TestStartServesTLSWithItsCA(t *testing.T) {
@@ -44,5 +53,57 @@ func TestFromEnv(t *testing.T) {
 	}
 	if (Endpoint{URL: "https://example.com"}).Loopback() {
 		t.Fatal("example.com is loopback")
+	}
+}
+
+// TestStartServesSSE writes and reads an SSE-S3 and an SSE-KMS object on
+// the in-process node and checks the KMS calls counted.
+func TestStartServesSSE(t *testing.T) {
+	e := Start(t)
+	ctx := context.Background()
+	pool, err := e.CertPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.New(s3.Options{
+		Region: e.Region, BaseEndpoint: aws.String(e.URL), UsePathStyle: true,
+		HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: e.AccessKey, SecretAccessKey: e.Secret}, nil
+		}),
+	})
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("sse-bucket")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.KMSAdmin.CreateKey(ctx, wire.CreateKeyRequest{ID: "app-key"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*s3.PutObjectInput{
+		{Key: aws.String("s3"), ServerSideEncryption: types.ServerSideEncryptionAes256},
+		{Key: aws.String("kms"), ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("app-key")},
+	} {
+		before := e.KMS.Calls()
+		in.Bucket, in.Body = aws.String("sse-bucket"), strings.NewReader("secret")
+		out, err := c.PutObject(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.ServerSideEncryption != in.ServerSideEncryption {
+			t.Fatalf("%s: sse %q", *in.Key, out.ServerSideEncryption)
+		}
+		put := e.KMS.Calls().Sub(before)
+		g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: in.Bucket, Key: in.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(g.Body)
+		g.Body.Close()
+		if err != nil || string(body) != "secret" {
+			t.Fatalf("%s: %q %v", *in.Key, body, err)
+		}
+		get := e.KMS.Calls().Sub(before).Sub(put)
+		if put.GenerateDataKey != 1 || put.Decrypt != 0 || get != (KMSCalls{Decrypt: 1}) || get.Total() != 1 {
+			t.Fatalf("%s: KMS calls: put %+v get %+v", *in.Key, put, get)
+		}
 	}
 }
