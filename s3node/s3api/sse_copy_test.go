@@ -429,3 +429,99 @@ func TestSSECopyErrors(t *testing.T) {
 		t.Fatalf("destination after failed copies: %v", err)
 	}
 }
+
+// TestSSECopyInPlace checks copies of an object onto itself (SSE-SPEC
+// §6.2–6.4): legal only when something, the encryption included, changes;
+// SSE-C key rotation; a wrong source key on an in-place copy; a forgotten
+// destination trio falling back to the bucket default.
+func TestSSECopyInPlace(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		ce := &sseCopyEnv{e: e, c: e.client(alice()), k1: newCustomerKey(0x31), k2: newCustomerKey(0x32)}
+		if _, err := e.kms.Client(t, e.kms.Admin).CreateKey(ctx, wire.CreateKeyRequest{ID: "src-key"}); err != nil {
+			t.Fatal(err)
+		}
+		mustCreateBucket(t, ce.c, "inplace")
+		mustCreateBucket(t, ce.c, "inplace-def")
+		if err := putEncryption(ce.c, "inplace-def", sseRule(types.ServerSideEncryptionAes256, "", nil)); err != nil {
+			t.Fatal(err)
+		}
+		replace := func(in *s3.CopyObjectInput) { in.MetadataDirective = types.MetadataDirectiveReplace }
+		for i, tc := range []struct {
+			name, bucket string
+			src          sseMode
+			r            copyReq
+			more         func(*s3.CopyObjectInput)
+			code, msg    string // error expected
+			after        sseMode
+			afterKey     *customerKey
+		}{
+			{name: "plain, nothing changed", bucket: "inplace", src: modePlain, code: "InvalidRequest", msg: msgCopyToItself},
+			{name: "plain, REPLACE", bucket: "inplace", src: modePlain, more: replace, after: modePlain},
+			{name: "plain, SSE AES256", bucket: "inplace", src: modePlain, r: copyReq{dst: modeS3}, after: modeS3},
+			{name: "SSE-S3, same SSE header", bucket: "inplace", src: modeS3, r: copyReq{dst: modeS3}, after: modeS3},
+			// No default on the bucket (legacy mode, D5): the destination
+			// mode is "none", which differs from the source's.
+			{name: "SSE-S3, no headers, no bucket default", bucket: "inplace", src: modeS3, after: modePlain},
+			{name: "SSE-KMS, no headers, no bucket default", bucket: "inplace", src: modeKMS, after: modePlain},
+			{name: "SSE-KMS, same key", bucket: "inplace", src: modeKMS, r: copyReq{dst: modeKMS, kmsKey: "src-key"}, after: modeKMS},
+			{name: "SSE-KMS, no headers, bucket default AES256", bucket: "inplace-def", src: modeKMS, after: modeS3},
+			{name: "SSE-S3, no headers, explicit bucket default", bucket: "inplace-def", src: modeS3, after: modeS3},
+			{name: "SSE-C rotation K1 to K2", bucket: "inplace", src: modeC, r: copyReq{src: trio(&ce.k1), dst: modeC, dstKey: &ce.k2}, after: modeC, afterKey: &ce.k2},
+			{name: "SSE-C same key", bucket: "inplace", src: modeC, r: copyReq{src: trio(&ce.k1), dst: modeC, dstKey: &ce.k1}, after: modeC, afterKey: &ce.k1},
+			{name: "SSE-C wrong source key", bucket: "inplace", src: modeC, r: copyReq{src: trio(&ce.k2), dst: modeC, dstKey: &ce.k2},
+				code: "InvalidRequest", msg: msgKeyMismatch},
+			{name: "SSE-C without source trio", bucket: "inplace", src: modeC, r: copyReq{dst: modeC, dstKey: &ce.k2}, code: "InvalidRequest", msg: msgNeedParameters},
+			{name: "SSE-C forgotten destination trio, no default", bucket: "inplace", src: modeC, r: copyReq{src: trio(&ce.k1)}, more: replace, after: modePlain},
+			{name: "SSE-C forgotten destination trio, default AES256", bucket: "inplace-def", src: modeC, r: copyReq{src: trio(&ce.k1)}, more: replace, after: modeS3},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				key := fmt.Sprintf("o%d", i)
+				data := patterned(70000, byte(i))
+				put := ce.put(t, tc.bucket, key, data, tc.src)
+				out, err := ce.copyObject(tc.bucket, key, tc.bucket+"/"+key, tc.r, tc.more)
+				if tc.code != "" {
+					wantCode(t, err, tc.code, 400)
+					wantMessage(t, err, tc.msg)
+					// The object is untouched.
+					var ck *customerKey
+					if tc.src == modeC {
+						ck = &ce.k1
+					}
+					g, body, err := ce.get(tc.bucket, key, ck)
+					if err != nil || !bytes.Equal(body, data) || aws.ToString(g.ETag) != aws.ToString(put.ETag) {
+						t.Fatalf("after a refused copy: %v", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				etag := aws.ToString(out.CopyObjectResult.ETag)
+				if (etag == md5hex(data)) != tc.after.md5ETag() {
+					t.Fatalf("ETag %s, MD5 %s, mode %s", etag, md5hex(data), tc.after)
+				}
+				g, body, err := ce.get(tc.bucket, key, tc.afterKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(body, data) || aws.ToString(g.ETag) != etag {
+					t.Fatalf("GET after copy: equal %v, ETag %s want %s", bytes.Equal(body, data), aws.ToString(g.ETag), etag)
+				}
+				sseOut{string(g.ServerSideEncryption), aws.ToString(g.SSEKMSKeyId), aws.ToString(g.SSECustomerKeyMD5), ""}.check(t, "get", tc.after, "src-key", deref(tc.afterKey))
+				if tc.afterKey == &ce.k2 {
+					_, _, err := ce.get(tc.bucket, key, &ce.k1)
+					wantCode(t, err, "AccessDenied", 403)
+				}
+			})
+		}
+	})
+}
+
+// deref returns *ck, or the zero key for nil.
+func deref(ck *customerKey) customerKey {
+	if ck == nil {
+		return customerKey{}
+	}
+	return *ck
+}
