@@ -295,8 +295,8 @@ func TestSSECopyMatrix(t *testing.T) {
 									t.Fatal(err)
 								}
 								etag = aws.ToString(cout.ETag)
-								if etag != compositeETag(pe) {
-									t.Fatalf("complete ETag %s, want %s", etag, compositeETag(pe))
+								if etag != compositeOfETags(pe) {
+									t.Fatalf("complete ETag %s, want %s", etag, compositeOfETags(pe))
 								}
 							}
 							var ck *customerKey
@@ -368,7 +368,7 @@ func TestSSECopyMatrix(t *testing.T) {
 }
 
 // compositeETag is the multipart ETag of parts with the given (quoted) ETags.
-func compositeETag(etags ...string) string {
+func compositeOfETags(etags ...string) string {
 	var all []byte
 	for _, e := range etags {
 		b, _ := hex.DecodeString(strings.Trim(e, `"`))
