@@ -49,7 +49,7 @@ bench:
 # calls per op (in-process only). LOAD=10s per phase bounds the run (each
 # phase also stops after 2 GiB): 3 sizes x 2 ops x 3 modes = 18 phases,
 # about 3 minutes with LOAD=10s.
-MODES ?= none,sse-s3,sse-c
+MODES ?= none,sse-s3,sse-c,sse-s3+bk
 .PHONY: s3load
 s3load:
 	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestLoad -args -load=$(or $(LOAD),10s) -sizes=64KiB,1MiB,64MiB -conc=8 -modes=$(MODES)

@@ -99,7 +99,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
-		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays,
+		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays, BucketKeyTTL: cfg.Encryption.BucketKeyTTL,
 	})
 	if err != nil {
 		return nil, err

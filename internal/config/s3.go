@@ -57,6 +57,11 @@ type Encryption struct {
 	// BucketKeyDeletionDays is the wait before the root key of a deleted
 	// bucket is destroyed (7 to 30; default 30).
 	BucketKeyDeletionDays int `yaml:"bucket_key_deletion_days"`
+	// BucketKeyTTL turns bucket keys on: the node keeps a bucket-level data
+	// key from the KMS for this long and seals SSE-S3 (and SSE-KMS with
+	// BucketKeyEnabled) object keys under it itself, instead of one KMS
+	// call per PUT and GET. 0 (the default): off.
+	BucketKeyTTL time.Duration `yaml:"bucket_key_ttl"`
 }
 
 // Proxies parses TrustedProxies: each entry is an IP address or a CIDR
@@ -137,6 +142,9 @@ func (c *S3) Validate() error {
 	}
 	if _, err := c.Encryption.Proxies(); err != nil {
 		errs = append(errs, err.Error())
+	}
+	if t := c.Encryption.BucketKeyTTL; t < 0 || t > time.Hour {
+		errs = append(errs, fmt.Sprintf("encryption.bucket_key_ttl %v is not between 0 (off) and 1h", t))
 	}
 	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
 		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))

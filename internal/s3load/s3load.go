@@ -59,10 +59,14 @@ const (
 	ModeSSES3  Mode = "sse-s3"  // x-amz-server-side-encryption: AES256
 	ModeSSEKMS Mode = "sse-kms" // aws:kms with Config.KMSKeyID
 	ModeSSEC   Mode = "sse-c"   // customer key Config.CustomerKey, sent on PUT and GET
+	// ModeSSES3BucketKey is SSE-S3 against a node with bucket keys on
+	// (s3node/bucketkey): the requests are those of ModeSSES3; the driver
+	// only labels the node (the test starts a second in-process node).
+	ModeSSES3BucketKey Mode = "sse-s3+bk"
 )
 
 // Modes are the encryption modes, in the order they are reported.
-var Modes = []Mode{ModeNone, ModeSSES3, ModeSSEKMS, ModeSSEC}
+var Modes = []Mode{ModeNone, ModeSSES3, ModeSSEKMS, ModeSSEC, ModeSSES3BucketKey}
 
 // KMSCalls counts calls an S3 node made to its KMS.
 type KMSCalls struct {
@@ -410,7 +414,7 @@ func (r *run) put(ctx context.Context, name string, n int64) sample {
 		Body: bytes.NewReader(p), ContentLength: aws.Int64(int64(len(p))),
 	}
 	switch r.cfg.Mode {
-	case ModeSSES3:
+	case ModeSSES3, ModeSSES3BucketKey:
 		in.ServerSideEncryption = types.ServerSideEncryptionAes256
 	case ModeSSEKMS:
 		in.ServerSideEncryption, in.SSEKMSKeyId = types.ServerSideEncryptionAwsKms, aws.String(r.cfg.KMSKeyID)

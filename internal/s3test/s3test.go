@@ -101,11 +101,25 @@ func (e Endpoint) Loopback() bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Option adjusts the node Start runs.
+type Option func(*options)
+
+type options struct {
+	bucketKeyTTL time.Duration
+}
+
+// BucketKeyTTL turns bucket keys on in the node (s3api.Config.BucketKeyTTL).
+func BucketKeyTTL(d time.Duration) Option { return func(o *options) { o.bucketKeyTTL = d } }
+
 // Start runs an in-process S3 node for the duration of the test and
 // returns its endpoint. The CA bundle is written to a temporary file. The
 // node's KMS is a real one (api/apitest) behind a KMSCounter.
-func Start(t testing.TB) Endpoint {
+func Start(t testing.TB, opts ...Option) Endpoint {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "s3.db"))
@@ -123,7 +137,7 @@ func Start(t testing.TB) Endpoint {
 	kmsEnv, nodeKMS := startKMS(t)
 	counter := NewKMSCounter(nodeKMS)
 	s, err := s3api.New(s3api.Config{
-		Meta: db.S3Store(), Data: data, Region: Region, KMS: counter,
+		Meta: db.S3Store(), Data: data, Region: Region, KMS: counter, BucketKeyTTL: o.bucketKeyTTL,
 		Users: s3api.StaticUsers{AccessKey: {
 			Secret: Secret, CanonicalID: "s3test-canonical", DisplayName: "s3test",
 		}},

@@ -12,7 +12,9 @@ import (
 	"strings"
 
 	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/kms/sealed"
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/bucketkey"
 	"github.com/s3kms/s3kms/s3node/objcrypt"
 	"github.com/s3kms/s3kms/s3node/s3err"
 	"github.com/s3kms/s3kms/s3node/sse"
@@ -263,6 +265,9 @@ func (s *Server) makeWriteKey(ctx context.Context, p writePlan, b s3node.Bucket,
 		return nil, errNoKMS()
 	}
 	ec := objectContext(b, key, p.context)
+	if s.bucketKeys != nil && (p.typ == s3node.SSES3 || p.bucketKey && len(p.context) == 0) {
+		return s.bucketKeyWrite(ctx, p, b, ec)
+	}
 	dk, err := s.kms.GenerateDataKey(ctx, p.keyID, ec)
 	if p.typ == s3node.SSES3 && kms.ErrorCode(err) == kms.ENotFound {
 		// A bucket created while the KMS was unreachable, or before
@@ -281,6 +286,33 @@ func (s *Server) makeWriteKey(ctx context.Context, p writePlan, b s3node.Bucket,
 	}
 	return &writeKey{oek: oek, info: &s3node.EncryptionInfo{
 		Type: p.typ, SealedKey: dk.Sealed, KeyID: p.keyID, KeyVersion: dk.KeyVersion,
+		Format: objcrypt.Format, Context: p.context, BucketKeyEnabled: p.bucketKey,
+	}}, nil
+}
+
+// bucketContext is the context a bucket data key is sealed with.
+func bucketContext(b s3node.Bucket) map[string]string {
+	return map[string]string{contextBucket: b.ID}
+}
+
+// bucketKeyWrite is makeWriteKey with bucket keys: the OEK is sealed by
+// the node under the bucket's cached data key (s3node/bucketkey).
+func (s *Server) bucketKeyWrite(ctx context.Context, p writePlan, b s3node.Bucket, ec map[string]string) (*writeKey, error) {
+	use := sealed.UseSSES3
+	if p.typ == s3node.SSEKMS {
+		use = sealed.UseSSEKMS
+	}
+	oek, env, version, err := s.bucketKeys.Seal(ctx, p.keyID, bucketContext(b), ec, use)
+	if p.typ == s3node.SSES3 && kms.ErrorCode(err) == kms.ENotFound {
+		if err = s.kms.CreateBucketKey(ctx, p.keyID); err == nil {
+			oek, env, version, err = s.bucketKeys.Seal(ctx, p.keyID, bucketContext(b), ec, use)
+		}
+	}
+	if err != nil {
+		return nil, s.kmsError(ctx, err, p.keyID)
+	}
+	return &writeKey{oek: oek, info: &s3node.EncryptionInfo{
+		Type: p.typ, SealedKey: env, KeyID: p.keyID, KeyVersion: version,
 		Format: objcrypt.Format, Context: p.context, BucketKeyEnabled: p.bucketKey,
 	}}, nil
 }
@@ -401,6 +433,22 @@ func (s *Server) dataKey(ctx context.Context, b s3node.Bucket, key string, info 
 		return customer, nil
 	case s.kms == nil:
 		return nil, errNoKMS()
+	}
+	if bucketkey.IsEnvelope(info.SealedKey) {
+		var oek *objcrypt.ObjectKey
+		var err error
+		if s.bucketKeys != nil {
+			oek, err = s.bucketKeys.Open(ctx, info.SealedKey, bucketContext(b), objectContext(b, key, info.Context))
+		} else {
+			oek, err = bucketkey.Open(ctx, s.kms, info.SealedKey, bucketContext(b), objectContext(b, key, info.Context))
+		}
+		if errors.Is(err, bucketkey.ErrWrongObject) || errors.Is(err, bucketkey.ErrMalformed) {
+			return nil, s3node.Errorf(s3node.EInternal, "", "sealed key of %s: %v", key, err)
+		}
+		if err != nil {
+			return nil, s.kmsError(ctx, err, info.KeyID)
+		}
+		return oek, nil
 	}
 	dk, err := s.kms.Decrypt(ctx, info.SealedKey, objectContext(b, key, info.Context))
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/bucketkey"
 )
 
 // DefaultRegion is the region served when Config.Region is empty.
@@ -100,6 +101,13 @@ type Config struct {
 	// BucketKeyDeletionDays is the waiting period before the root key of
 	// a deleted bucket is destroyed (7 to 30; 0 means 30).
 	BucketKeyDeletionDays int
+	// BucketKeyTTL turns bucket keys on (s3node/bucketkey): SSE-S3
+	// objects, and SSE-KMS objects written with BucketKeyEnabled and no
+	// client context, get their object key sealed by the node under a
+	// bucket data key that the node keeps for this long, instead of one
+	// KMS call per PUT and GET. 0: off (one KMS call per encrypted PUT and
+	// GET; objects written with bucket keys stay readable).
+	BucketKeyTTL time.Duration
 }
 
 // Server is the S3 HTTP server. It is safe for concurrent use.
@@ -119,6 +127,7 @@ type Server struct {
 	trustedProxies   []netip.Prefix
 	allowSSECHTTP    bool
 	keyDeletionDays  int
+	bucketKeys       *bucketkey.Cache // nil: off
 }
 
 // New validates cfg and returns a Server.
@@ -144,6 +153,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.keyDeletionDays == 0 {
 		s.keyDeletionDays = 30
+	}
+	if cfg.BucketKeyTTL > 0 && cfg.KMS != nil {
+		c, err := bucketkey.New(bucketkey.Config{KMS: cfg.KMS, TTL: cfg.BucketKeyTTL, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		s.bucketKeys = c
 	}
 	if s.keyDeletionDays < 7 || s.keyDeletionDays > 30 {
 		return nil, fmt.Errorf("s3api: BucketKeyDeletionDays %d is not between 7 and 30", cfg.BucketKeyDeletionDays)

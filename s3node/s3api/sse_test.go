@@ -6,15 +6,21 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3kms/s3kms/api/wire"
+	"github.com/s3kms/s3kms/kms"
+	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/bucketkey"
 )
 
 // customerKey is an SSE-C key with its header values.
@@ -137,4 +143,99 @@ func TestCopySourceKeyWithoutCopy(t *testing.T) {
 			t.Errorf("%s %s: %d %s", tc.method, tc.path, resp.StatusCode, body)
 		}
 	}
+}
+
+// countingKeys counts the data-key calls that reach the KMS.
+type countingKeys struct {
+	KeyService
+	gen, dec atomic.Int64
+}
+
+func (k *countingKeys) GenerateDataKey(ctx context.Context, keyID string, ec map[string]string) (kms.DataKey, error) {
+	k.gen.Add(1)
+	return k.KeyService.GenerateDataKey(ctx, keyID, ec)
+}
+
+func (k *countingKeys) Decrypt(ctx context.Context, s []byte, ec map[string]string) (kms.DataKey, error) {
+	k.dec.Add(1)
+	return k.KeyService.Decrypt(ctx, s, ec)
+}
+
+// TestBucketKeys turns bucket keys on: SSE-S3 objects and SSE-KMS objects
+// with BucketKeyEnabled cost one KMS call per bucket and TTL, objects
+// with an SSE-KMS context still one per object; every object reads back,
+// also on a node whose cache is off.
+func TestBucketKeys(t *testing.T) {
+	e := newEnv(t, "")
+	ctx := context.Background()
+	counter := &countingKeys{KeyService: e.s.kms}
+	e.s.kms = counter
+	cache, err := bucketkey.New(bucketkey.Config{KMS: counter, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s.bucketKeys = cache
+	c := e.client(alice())
+	mustCreateBucket(t, c, "bkeys")
+	if _, err := e.kms.Client(t, e.kms.Admin).CreateKey(ctx, wire.CreateKeyRequest{ID: "app-key"}); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("bucket keys keep the KMS off the data path")
+	put := func(key string, in *s3.PutObjectInput) *s3.PutObjectOutput {
+		t.Helper()
+		in.Bucket, in.Key, in.Body = aws.String("bkeys"), aws.String(key), bytes.NewReader(data)
+		out, err := c.PutObject(ctx, in)
+		if err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		return out
+	}
+	for i := range 10 {
+		put(fmt.Sprintf("s3-%d", i), &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAes256})
+		out := put(fmt.Sprintf("kms-%d", i), &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAwsKms,
+			SSEKMSKeyId: aws.String("app-key"), BucketKeyEnabled: aws.Bool(true)})
+		if !aws.ToBool(out.BucketKeyEnabled) {
+			t.Fatal("BucketKeyEnabled not echoed")
+		}
+	}
+	if n := counter.gen.Load(); n != 2 {
+		t.Fatalf("%d GenerateDataKey calls for 20 objects in 2 bucket keys, want 2", n)
+	}
+	put("ctx", &s3.PutObjectInput{ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("app-key"),
+		BucketKeyEnabled: aws.Bool(true), SSEKMSEncryptionContext: aws.String(base64.StdEncoding.EncodeToString([]byte(`{"app":"x"}`)))})
+	if n := counter.gen.Load(); n != 3 {
+		t.Fatalf("an object with an SSE-KMS context used a bucket key (%d calls)", n)
+	}
+	v, err := e.s.meta.GetObject(ctx, "bkeys", "s3-0", "")
+	if err != nil || !bucketkey.IsEnvelope(v.Encryption.SealedKey) {
+		t.Fatalf("SSE-S3 object not sealed under a bucket key: %v", err)
+	}
+	read := func(label string) {
+		t.Helper()
+		for _, key := range []string{"s3-0", "s3-9", "kms-3", "ctx"} {
+			g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkeys"), Key: aws.String(key)})
+			if err != nil {
+				t.Fatalf("%s: get %s: %v", label, key, err)
+			}
+			got, _ := io.ReadAll(g.Body)
+			g.Body.Close()
+			if !bytes.Equal(got, data) {
+				t.Fatalf("%s: %s reads back wrong", label, key)
+			}
+		}
+	}
+	cache.Flush()
+	before := counter.dec.Load()
+	read("cached")
+	if n := counter.dec.Load() - before; n != 3 {
+		t.Fatalf("%d Decrypt calls for 4 reads (2 bucket keys + 1 per-object key), want 3", n)
+	}
+	e.s.bucketKeys = nil // a node with bucket keys off still reads them
+	read("uncached")
+	// An envelope moved to another object does not open.
+	if _, err := e.s.meta.UpdateObject(ctx, "bkeys", "s3-1", "", s3node.ObjectUpdate{SetEncryption: true, Encryption: v.Encryption}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkeys"), Key: aws.String("s3-1")})
+	wantCode(t, err, "InternalError", 500)
 }
