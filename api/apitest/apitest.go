@@ -194,3 +194,30 @@ func (e *Env) AuditEvents(t testing.TB, f kms.AuditFilter) []kms.AuditEvent {
 	}
 	return evs
 }
+
+// S3NodeRules are the policy rules of an S3 node's identity, as `s3kms
+// dev` and deploy/kms.example.yaml grant them: bucket root keys to create,
+// use and schedule for deletion; any other key (SSE-KMS) to use.
+var S3NodeRules = []kms.Rule{
+	{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
+	{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
+}
+
+// NewForS3Node starts an Env (New with opts) whose policy also has an
+// identity with S3NodeRules, and returns it with a client for that
+// identity: the KMS an S3 node under test uses.
+func NewForS3Node(t testing.TB, opts Options) (*Env, *kmsclient.Client) {
+	t.Helper()
+	var node Cert
+	more := opts.PolicyFunc
+	opts.PolicyFunc = func(ca *CA) []kms.PolicyEntry {
+		node = ca.Client(t, "s3-node")
+		entries := []kms.PolicyEntry{{Name: "s3-node", Identities: []kms.Identity{node.Identity}, Allow: S3NodeRules}}
+		if more != nil {
+			entries = append(entries, more(ca)...)
+		}
+		return entries
+	}
+	e := New(t, opts)
+	return e, e.Client(t, node)
+}

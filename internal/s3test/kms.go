@@ -68,18 +68,8 @@ func (k *KMSCounter) ScheduleKeyDeletion(ctx context.Context, keyID string, days
 }
 
 // startKMS starts a real in-process KMS (api/apitest) and returns it with
-// a client for the S3 node, whose policy is the one `s3kms dev` gives the
-// node: bucket root keys to create, use and schedule for deletion, and
-// named keys (SSE-KMS) to use.
+// a client for the S3 node (apitest.S3NodeRules).
 func startKMS(t testing.TB) (*apitest.Env, *kmsclient.Client) {
 	t.Helper()
-	var nodeCert apitest.Cert
-	e := apitest.New(t, apitest.Options{PolicyFunc: func(ca *apitest.CA) []kms.PolicyEntry {
-		nodeCert = ca.Client(t, "s3-node")
-		return []kms.PolicyEntry{{Name: "s3-node", Identities: []kms.Identity{nodeCert.Identity}, Allow: []kms.Rule{
-			{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
-			{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
-		}}}
-	}})
-	return e, e.Client(t, nodeCert)
+	return apitest.NewForS3Node(t, apitest.Options{})
 }

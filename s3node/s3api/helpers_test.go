@@ -26,7 +26,6 @@ import (
 
 	"github.com/s3kms/s3kms/api/apitest"
 	"github.com/s3kms/s3kms/internal/pgtest"
-	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/storage/blobfs"
@@ -92,15 +91,7 @@ type env struct {
 // schedule for deletion, and named keys (SSE-KMS) to use.
 func newTestKMS(t testing.TB) (*apitest.Env, *kmsclient.Client) {
 	t.Helper()
-	var nodeCert apitest.Cert
-	e := apitest.New(t, apitest.Options{PolicyFunc: func(ca *apitest.CA) []kms.PolicyEntry {
-		nodeCert = ca.Client(t, "s3-node")
-		return []kms.PolicyEntry{{Name: "s3-node", Identities: []kms.Identity{nodeCert.Identity}, Allow: []kms.Rule{
-			{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
-			{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
-		}}}
-	}})
-	return e, e.Client(t, nodeCert)
+	return apitest.NewForS3Node(t, apitest.Options{})
 }
 
 // sawPayload reports whether a PUT arrived with the payload hash mode.

@@ -130,19 +130,11 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		h.Get("x-amz-website-redirect-location") == "" && !s.changesEncryption(h, rq.bucket, plan, sv) {
 		return nil, s3err.Msg(s3err.InvalidRequest, msgCopyToItself)
 	}
-	srcKey, err := s.readKey(h, sse.CopySourcePrefix, sb, sv, inPlace)
+	source, err := s.checkCopySource(h, sb, sv, inPlace)
 	if err != nil {
 		return nil, err
 	}
-	srcOwned := true // until openRange takes it
-	defer func() {
-		if srcOwned && srcKey != nil {
-			srcKey.Wipe()
-		}
-	}()
-	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
-		return nil, err
-	}
+	defer source.close()
 
 	v := s3node.ObjectVersion{
 		Bucket: rq.bucketName, Key: rq.key, Size: sv.Size, StoredSize: sv.Size,
@@ -190,16 +182,7 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 		algs[strings.ToUpper(a)] = true
 	}
 
-	segs, err := segments(sv)
-	if err != nil {
-		return nil, err
-	}
-	oek, err := s.dataKey(ctx, sb, sv.Key, sv.Encryption, srcKey)
-	if err != nil {
-		return nil, err
-	}
-	srcOwned = false
-	body, err := s.openRange(ctx, segs, 0, sv.Size, oek)
+	body, err := source.open(ctx, 0, sv.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -284,6 +267,55 @@ func (s *Server) copySourceVersion(rq *request, src copySource) (s3node.Bucket, 
 		return b, sv, s3err.New(s3err.NoSuchKey).With("Key", src.key)
 	}
 	return b, sv, nil
+}
+
+// copySourceData is the source version of a copy whose copy-source SSE
+// headers and conditions were checked, with its SSE-C key if it has one.
+type copySourceData struct {
+	s        *Server
+	b        s3node.Bucket
+	v        s3node.ObjectVersion
+	customer *objcrypt.ObjectKey // SSE-C source; owned until open
+}
+
+// checkCopySource checks the copy-source SSE-C trio against version sv of
+// bucket sb (readKey; inPlace selects the in-place answer to a wrong key),
+// then the x-amz-copy-source-if-* conditions. The caller closes the
+// result.
+func (s *Server) checkCopySource(h http.Header, sb s3node.Bucket, sv s3node.ObjectVersion, inPlace bool) (*copySourceData, error) {
+	key, err := s.readKey(h, sse.CopySourcePrefix, sb, sv, inPlace)
+	if err != nil {
+		return nil, err
+	}
+	c := &copySourceData{s: s, b: sb, v: sv, customer: key}
+	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// open returns length bytes of the source's plaintext from start (its
+// object key from the KMS, or the SSE-C key, which the reader then owns).
+func (c *copySourceData) open(ctx context.Context, start, length int64) (io.ReadCloser, error) {
+	segs, err := segments(c.v)
+	if err != nil {
+		return nil, err
+	}
+	oek, err := c.s.dataKey(ctx, c.b, c.v.Key, c.v.Encryption, c.customer)
+	if err != nil {
+		return nil, err
+	}
+	c.customer = nil // openRange wipes oek (which may be it) on Close or failure
+	return c.s.openRange(ctx, segs, start, length, oek)
+}
+
+// close wipes an SSE-C key that open did not take.
+func (c *copySourceData) close() {
+	if c.customer != nil {
+		c.customer.Wipe()
+		c.customer = nil
+	}
 }
 
 // changesEncryption reports whether a copy of sv onto itself changes its

@@ -7,7 +7,6 @@ import (
 
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
-	"github.com/s3kms/s3kms/s3node/sse"
 )
 
 // copyPartResult is the UploadPartCopy response document.
@@ -77,19 +76,11 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	srcKey, err := s.readKey(h, sse.CopySourcePrefix, sb, sv, false)
+	source, err := s.checkCopySource(h, sb, sv, false)
 	if err != nil {
 		return nil, err
 	}
-	srcOwned := true // until openRange takes it
-	defer func() {
-		if srcOwned && srcKey != nil {
-			srcKey.Wipe()
-		}
-	}()
-	if err := copyConditions(h, sv.ETag, sv.LastModified); err != nil {
-		return nil, err
-	}
+	defer source.close()
 	start, length := int64(0), sv.Size
 	if hasRange {
 		if last >= sv.Size {
@@ -105,16 +96,7 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	if u.ChecksumAlgorithm != "" {
 		algs[u.ChecksumAlgorithm] = true
 	}
-	segs, err := segments(sv)
-	if err != nil {
-		return nil, err
-	}
-	oek, err := s.dataKey(ctx, sb, sv.Key, sv.Encryption, srcKey)
-	if err != nil {
-		return nil, err
-	}
-	srcOwned = false
-	body, err := s.openRange(ctx, segs, start, length, oek)
+	body, err := source.open(ctx, start, length)
 	if err != nil {
 		return nil, err
 	}

@@ -37,18 +37,11 @@ func newSSEEnv(t *testing.T, cfg func(*Config), kmsLog *slog.Logger) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var nodeCert apitest.Cert
-	kmsEnv := apitest.New(t, apitest.Options{Logger: kmsLog, PolicyFunc: func(ca *apitest.CA) []kms.PolicyEntry {
-		nodeCert = ca.Client(t, "s3-node")
-		return []kms.PolicyEntry{{Name: "s3-node", Identities: []kms.Identity{nodeCert.Identity}, Allow: []kms.Rule{
-			{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
-			{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
-		}}}
-	}})
+	kmsEnv, nodeKMS := apitest.NewForS3Node(t, apitest.Options{Logger: kmsLog})
 	c := Config{
 		Meta: meta, Data: data, Users: testUsers, Region: region,
 		Logger: slog.New(slog.DiscardHandler),
-		KMS:    kmsEnv.Client(t, nodeCert),
+		KMS:    nodeKMS,
 	}
 	if cfg != nil {
 		cfg(&c)
