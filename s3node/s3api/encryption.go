@@ -382,8 +382,7 @@ func (s *Server) readKey(h http.Header, prefix string, b s3node.Bucket, v s3node
 	isC := v.Encryption != nil && v.Encryption.Type == s3node.SSEC
 	ck, err := sse.ParseCustomerKey(h, prefix)
 	if err != nil {
-		if isC && s3err.From(err).Message == "The secret key was invalid for the specified algorithm." &&
-			s3err.From(err).Code == s3err.InvalidArgument && decodesBase64(h.Get(prefix+"key")) {
+		if isC && sse.WrongKeySize(err) {
 			// R3: a key of the wrong size but a matching MD5 on a read.
 			// A key that is not base64 at all stays W5 (400).
 			return nil, s3err.Msg(s3err.AccessDenied, msgWrongKey)
@@ -410,13 +409,6 @@ func (s *Server) readKey(h http.Header, prefix string, b s3node.Bucket, v s3node
 		return nil, s3node.Errorf(s3node.EInternal, "", "sealed key of %s/%s: %v", v.Bucket, v.Key, err)
 	}
 	return oek, nil
-}
-
-// decodesBase64 reports whether v is strict standard base64, as the SSE-C
-// key parser accepts it (sse.ParseCustomerKey, W5).
-func decodesBase64(v string) bool {
-	_, err := base64.StdEncoding.Strict().DecodeString(v)
-	return err == nil && !strings.ContainsAny(v, "\r\n")
 }
 
 // dataKey returns the object key that decrypts the data of version (or

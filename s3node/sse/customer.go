@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -187,7 +188,9 @@ func ParseCustomerKey(h http.Header, prefix string) (*CustomerKey, error) {
 		}
 	}
 	if n != KeySize { // W6
-		return nil, s3err.Argument(msgInvalidKey, argName, argNull)
+		e := s3err.Argument(msgInvalidKey, argName, argNull)
+		e.Err = errKeySize
+		return nil, e
 	}
 	if md5B64 == "" { // W8, D2
 		return nil, s3err.Msg(s3err.InvalidArgument, msgNeedMD5)
@@ -196,6 +199,14 @@ func ParseCustomerKey(h http.Header, prefix string) (*CustomerKey, error) {
 	copy(k.key[:], buf[:n])
 	return k, nil
 }
+
+// errKeySize marks the W6 error: a key that decodes, with a matching MD5,
+// to other than 32 bytes. Reads of SSE-C objects answer it with 403 (R3).
+var errKeySize = errors.New("sse: customer key is not 32 bytes")
+
+// WrongKeySize reports whether err is ParseCustomerKey's W6 error: a
+// well-formed key of the wrong size (SSE-SPEC §1.3 R3 on reads).
+func WrongKeySize(err error) bool { return errors.Is(err, errKeySize) }
 
 // b64Strict is standard padded base64 that also rejects non-zero padding
 // bits (RFC 4648 §3.5). The decoder skips CR and LF, which are rejected
