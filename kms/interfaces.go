@@ -35,6 +35,45 @@ type KeyStore interface {
 	// KeysDueForDeletion returns the ids of keys whose DeletionDate is at
 	// or before t and that are not destroyed yet.
 	KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error)
+
+	// ListVersionsNotUnder returns up to limit versions, not destroyed,
+	// whose MasterKeyID is not masterKeyID and that come after the cursor
+	// after, in the order (MasterKeyID, KeyID, Version); the zero cursor
+	// starts at the beginning. Master key ids compare in the database's
+	// order, key ids in byte order. Used by master-key rotation: a version
+	// rewrapped under masterKeyID leaves the listing, so a new listing
+	// from the zero cursor resumes where a previous run stopped.
+	ListVersionsNotUnder(ctx context.Context, masterKeyID string, after VersionCursor, limit int) ([]KeyVersion, error)
+	// CountVersionsByMaster returns how many versions, not destroyed,
+	// each master key id wraps. Master ids that wrap none are absent.
+	CountVersionsByMaster(ctx context.Context) (map[string]int, error)
+	// RewrapVersion replaces the Wrapped, Protector and MasterKeyID of the
+	// version v.KeyID/v.Version with v's if its stored material equals old
+	// and it is not destroyed (compare-and-set). Returns ENotFound if the
+	// version does not exist, EConflict if its material differs (it was
+	// rewrapped concurrently) or it was destroyed.
+	RewrapVersion(ctx context.Context, v KeyVersion, old []byte) error
+}
+
+// VersionCursor is a position in ListVersionsNotUnder's order: the last
+// version of the previous page.
+type VersionCursor struct {
+	MasterKeyID string
+	KeyID       string
+	Version     int
+}
+
+// MasterRewrapper is an optional ability of a Protector: re-wrapping a
+// root version under the current master key without letting the root
+// out of the protector. Master-key rotation (Service.RotateMaster) needs
+// it.
+type MasterRewrapper interface {
+	// RewrapRoot opens wrapped under the current master key or any
+	// previous one the protector was configured with and returns the same
+	// root wrapped under the current master key. Returns EDecrypt if
+	// wrapped opens under none of them, EUnavailable if the protector
+	// cannot be reached.
+	RewrapRoot(ctx context.Context, wrapped []byte) ([]byte, error)
 }
 
 // AuditLog is the append-only audit trail. Implementations must not allow
@@ -61,7 +100,9 @@ type Protector interface {
 	// protector and returns it wrapped (RFC 5649) under the master key.
 	GenerateRoot(ctx context.Context) ([]byte, error)
 	// OpenRoot unwraps a root version for use. Returns EDecrypt if wrapped
-	// was not made under this master key or is corrupt, EUnavailable if the
+	// was not made under the current master key (or a previous one the
+	// protector was configured with, during a master-key rotation) or is
+	// corrupt, EUnavailable if the
 	// protector cannot be reached.
 	OpenRoot(ctx context.Context, wrapped []byte) (RootKey, error)
 }
