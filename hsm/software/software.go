@@ -11,7 +11,11 @@
 //     sealed.KDFInput.
 //
 // The master key comes from a file or an environment variable
-// (LoadMasterKey) and never leaves the Protector. Neither Protector nor
+// (LoadMasterKey) and never leaves the Protector. During a master-key
+// rotation the Protector also holds the previous master keys: OpenRoot
+// and RewrapRoot accept roots wrapped under any of them (KWP's integrity
+// check tells which one opens a wrapping); new roots are wrapped under the
+// current one only. Neither Protector nor
 // the RootKey it returns prints key material: both implement fmt.Formatter.
 // Go cannot wipe the AES key schedule the Protector keeps for the master
 // key, nor HMAC's internal pads; root bytes are wiped on Close.
@@ -26,6 +30,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/s3kms/s3kms/hsm/internal/keywrap"
@@ -43,28 +48,58 @@ const RootKeySize = 32
 const wrappedRootSize = RootKeySize + 8
 
 var (
-	_ kms.Protector = (*Protector)(nil)
-	_ kms.RootKey   = (*rootKey)(nil)
-	_ sealed.PRF    = (*rootKey)(nil).PRF
+	_ kms.Protector       = (*Protector)(nil)
+	_ kms.MasterRewrapper = (*Protector)(nil)
+	_ kms.RootKey         = (*rootKey)(nil)
+	_ sealed.PRF          = (*rootKey)(nil).PRF
 )
 
 // Protector is the software kms.Protector. It is safe for concurrent use.
 type Protector struct {
 	master cipher.Block // AES-256 under the master key
 	id     string
+	// previous are the master keys of a rotation in progress: roots
+	// wrapped under them still open, none is wrapped under them.
+	previous []previousMaster
 }
 
-// New returns a Protector for a 32-byte master key. It keeps no reference
-// to master: the caller can (and should) wipe it afterwards.
-func New(master []byte) (*Protector, error) {
-	if len(master) != MasterKeySize {
-		return nil, fmt.Errorf("software protector: master key must be %d bytes, got %d", MasterKeySize, len(master))
-	}
-	block, err := aes.NewCipher(master)
+type previousMaster struct {
+	block cipher.Block
+	id    string
+}
+
+// New returns a Protector for a 32-byte master key and, during a
+// master-key rotation, the previous master keys whose wrapped roots must
+// still open. It keeps no reference to the keys: the caller can (and
+// should) wipe them afterwards. A previous key equal to the current one
+// or to another previous one is refused: it is a configuration mistake.
+func New(master []byte, previous ...[]byte) (*Protector, error) {
+	block, err := newMaster(master)
 	if err != nil {
 		return nil, err
 	}
-	return &Protector{master: block, id: MasterKeyID(master)}, nil
+	p := &Protector{master: block, id: MasterKeyID(master)}
+	seen := map[string]bool{p.id: true}
+	for i, m := range previous {
+		b, err := newMaster(m)
+		if err != nil {
+			return nil, fmt.Errorf("software protector: previous master key %d: %w", i+1, err)
+		}
+		id := MasterKeyID(m)
+		if seen[id] {
+			return nil, fmt.Errorf("software protector: previous master key %d (%s) is the current master key or given twice", i+1, id)
+		}
+		seen[id] = true
+		p.previous = append(p.previous, previousMaster{block: b, id: id})
+	}
+	return p, nil
+}
+
+func newMaster(master []byte) (cipher.Block, error) {
+	if len(master) != MasterKeySize {
+		return nil, fmt.Errorf("software protector: master key must be %d bytes, got %d", MasterKeySize, len(master))
+	}
+	return aes.NewCipher(master)
 }
 
 // MasterKeyID returns the id of a master key: "sw:" followed by the first
@@ -85,9 +120,23 @@ func (p *Protector) Kind() string { return "software" }
 // function).
 func (p *Protector) MasterKeyID() string { return p.id }
 
+// PreviousMasterKeyIDs returns the ids of the previous master keys, in
+// the order given to New.
+func (p *Protector) PreviousMasterKeyIDs() []string {
+	ids := make([]string, len(p.previous))
+	for i, m := range p.previous {
+		ids[i] = m.id
+	}
+	return ids
+}
+
 // Format prints the protector without key material.
 func (p *Protector) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "software.Protector{master: %s}", p.id)
+	if len(p.previous) == 0 {
+		fmt.Fprintf(f, "software.Protector{master: %s}", p.id)
+		return
+	}
+	fmt.Fprintf(f, "software.Protector{master: %s, previous: %s}", p.id, strings.Join(p.PreviousMasterKeyIDs(), ","))
 }
 
 // GenerateRoot draws a 256-bit root from crypto/rand and returns it
@@ -117,25 +166,57 @@ func (p *Protector) WrapRoot(material []byte) ([]byte, error) {
 	return w, nil
 }
 
-// OpenRoot unwraps a root version. It returns EDecrypt if wrapped was not
-// made under this master key, is corrupt, or does not hold a 32-byte root.
+// OpenRoot unwraps a root version under the current master key or, if
+// that fails, under each previous one. It returns EDecrypt if wrapped was
+// made under none of them, is corrupt, or does not hold a 32-byte root.
 // It never returns EUnavailable.
 func (p *Protector) OpenRoot(ctx context.Context, wrapped []byte) (kms.RootKey, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	root, err := p.unwrap(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	return &rootKey{key: root}, nil
+}
+
+// RewrapRoot opens wrapped as OpenRoot does and returns the root wrapped
+// under the current master key. The plaintext root is wiped.
+func (p *Protector) RewrapRoot(ctx context.Context, wrapped []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	root, err := p.unwrap(wrapped)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(root)
+	return p.WrapRoot(root)
+}
+
+// unwrap returns the root in wrapped, opened under the first master key,
+// current then previous, whose integrity check passes.
+func (p *Protector) unwrap(wrapped []byte) ([]byte, error) {
 	if len(wrapped) != wrappedRootSize {
 		return nil, kms.Errorf(kms.EDecrypt, "wrapped root key has the wrong size for master key %s", p.id)
 	}
 	root, err := keywrap.Unwrap(p.master, wrapped)
+	for i := 0; err != nil && i < len(p.previous); i++ {
+		root, err = keywrap.Unwrap(p.previous[i].block, wrapped)
+	}
 	if err != nil {
-		return nil, kms.Wrap(kms.EDecrypt, err, "wrapped root key does not open under master key "+p.id)
+		msg := "wrapped root key does not open under master key " + p.id
+		if len(p.previous) > 0 {
+			msg += " or the previous master keys " + strings.Join(p.PreviousMasterKeyIDs(), ", ")
+		}
+		return nil, kms.Wrap(kms.EDecrypt, err, msg)
 	}
 	if len(root) != RootKeySize {
 		clear(root)
 		return nil, kms.Errorf(kms.EDecrypt, "wrapped key is not a %d-byte root key", RootKeySize)
 	}
-	return &rootKey{key: root}, nil
+	return root, nil
 }
 
 // rootKey is an unwrapped root held in memory.
