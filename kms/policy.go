@@ -21,13 +21,14 @@ const (
 	OpRewrap   Op = "rewrap"   // re-seal under the current version
 	OpEncrypt  Op = "encrypt"  // encrypt a small payload
 	OpAudit    Op = "audit"    // read the audit log
+	OpMaster   Op = "master"   // master-key status and rotation (needs the key pattern "*")
 	OpAll      Op = "*"
 )
 
 var knownOps = map[Op]bool{
 	OpCreate: true, OpRead: true, OpRotate: true, OpEnable: true, OpState: true,
 	OpDelete: true, OpGenerate: true, OpDecrypt: true, OpRewrap: true,
-	OpEncrypt: true, OpAudit: true, OpAll: true,
+	OpEncrypt: true, OpAudit: true, OpMaster: true, OpAll: true,
 }
 
 // PolicyEntry grants operations on keys to a set of identities.

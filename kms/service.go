@@ -142,16 +142,7 @@ func (s *Service) authorizeKey(ctx context.Context, perm Op, keyID string) error
 // error if the record could not be written: an operation that cannot be
 // audited does not succeed.
 func (s *Service) finish(ctx context.Context, o op, err error) error {
-	id, _ := IdentityFrom(ctx)
-	result := "ok"
-	if err != nil {
-		result = string(ErrorCode(err))
-	}
-	ev := AuditEvent{
-		Time: s.now().UTC(), Identity: string(id), Operation: o.name,
-		KeyID: o.keyID, KeyVersion: o.version, Result: result,
-		Context: o.context, RequestID: RequestIDFrom(ctx),
-	}
+	ev := s.event(ctx, o, err)
 	// The audit write must happen even when the caller's context is
 	// cancelled, so that a failed or aborted request still leaves a trace.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -166,6 +157,20 @@ func (s *Service) finish(ctx context.Context, o op, err error) error {
 		s.log.Error("kms operation failed", "op", o.name, "key", o.keyID, "request_id", ev.RequestID, "err", err)
 	}
 	return err
+}
+
+// event is the audit record of o ending with err.
+func (s *Service) event(ctx context.Context, o op, err error) AuditEvent {
+	id, _ := IdentityFrom(ctx)
+	result := "ok"
+	if err != nil {
+		result = string(ErrorCode(err))
+	}
+	return AuditEvent{
+		Time: s.now().UTC(), Identity: string(id), Operation: o.name,
+		KeyID: o.keyID, KeyVersion: o.version, Result: result,
+		Context: o.context, RequestID: RequestIDFrom(ctx),
+	}
 }
 
 // RecordDenied audits a request an adapter refused before it reached the
