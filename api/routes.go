@@ -74,6 +74,8 @@ func routes() []route {
 		{method: post, pattern: "/v1/keys/{id}/schedule-deletion", op: "key.schedule-deletion", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).scheduleDeletion},
 		{method: post, pattern: "/v1/keys/{id}/cancel-deletion", op: "key.cancel-deletion", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).cancelDeletion},
 		{method: post, pattern: "/v1/keys/{id}/destroy", op: "key.destroy", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).destroyKey},
+		{method: get, pattern: "/v1/admin/master", op: "master.status", auth: true, timeout: timeoutList, handle: (*Server).masterStatus},
+		{method: post, pattern: "/v1/admin/master/rotate", op: "master.rotate", auth: true, maxBody: limitNone, timeout: timeoutBatch, handle: (*Server).rotateMaster},
 		{method: get, pattern: "/v1/audit", op: "audit.list", auth: true, timeout: timeoutList, handle: (*Server).listAudit},
 	}
 }

@@ -36,6 +36,10 @@ type Options struct {
 	CacheSize int
 	// Now is the service's clock; time.Now if nil.
 	Now func() time.Time
+	// Master is the software protector's master key; random if nil.
+	// PreviousMasters are its previous master keys (master-key rotation).
+	Master          []byte
+	PreviousMasters [][]byte
 }
 
 // Env is a running KMS with its test identities.
@@ -87,11 +91,14 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	e.DB, e.Store, e.Audit = db, db.KeyStore(), db.AuditLog()
-	master := make([]byte, 32)
-	if _, err := rand.Read(master); err != nil {
-		t.Fatal(err)
+	master := opts.Master
+	if master == nil {
+		master = make([]byte, 32)
+		if _, err := rand.Read(master); err != nil {
+			t.Fatal(err)
+		}
 	}
-	prot, err := software.New(master)
+	prot, err := software.New(master, opts.PreviousMasters...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,6 +181,29 @@ type ListAuditResponse struct {
 	NextBefore int64        `json:"next_before,omitempty"`
 }
 
+// MasterStatus answers GET /v1/admin/master: how many root versions (not
+// destroyed) each master key id wraps. The current master key is always
+// listed, with 0 if it wraps none yet.
+type MasterStatus struct {
+	Current  string         `json:"current_master_key_id"`
+	Versions map[string]int `json:"versions"`
+}
+
+// RotateMasterRequest is the body of POST /v1/admin/master/rotate. Batch
+// is how many versions to rewrap at most (default 500, at most 5000).
+type RotateMasterRequest struct {
+	Batch int `json:"batch,omitempty"`
+}
+
+// RotateMasterResponse answers POST /v1/admin/master/rotate: Done
+// versions were rewrapped under Current by this call, Remaining versions
+// are still under other master keys.
+type RotateMasterResponse struct {
+	Current   string `json:"current_master_key_id"`
+	Done      int    `json:"done"`
+	Remaining int    `json:"remaining"`
+}
+
 // Health answers GET /healthz and GET /readyz when all is well.
 type Health struct {
 	Status string `json:"status"`

@@ -224,6 +224,25 @@ func (c *Client) ListAudit(ctx context.Context, f kms.AuditFilter) (wire.ListAud
 	return out, err
 }
 
+// MasterStatus returns how many root versions each master key id wraps
+// (GET /v1/admin/master).
+func (c *Client) MasterStatus(ctx context.Context) (wire.MasterStatus, error) {
+	var out wire.MasterStatus
+	err := c.do(ctx, call{name: "MasterStatus", method: http.MethodGet, path: "/v1/admin/master", out: &out, idempotent: true})
+	return out, err
+}
+
+// RotateMaster rewraps up to batch root versions under the current master
+// key (0: the server's default) and reports progress
+// (POST /v1/admin/master/rotate). Call it until Remaining is 0. Safe to
+// retry: a version is rewrapped once however often it is asked.
+func (c *Client) RotateMaster(ctx context.Context, batch int) (wire.RotateMasterResponse, error) {
+	var out wire.RotateMasterResponse
+	err := c.do(ctx, call{name: "RotateMaster", method: http.MethodPost, path: "/v1/admin/master/rotate",
+		in: &wire.RotateMasterRequest{Batch: batch}, out: &out, idempotent: true})
+	return out, err
+}
+
 // Healthy reports whether the KMS process answers (GET /healthz).
 func (c *Client) Healthy(ctx context.Context) error {
 	return c.do(ctx, call{name: "Healthy", method: http.MethodGet, path: "/healthz", idempotent: true})
