@@ -41,11 +41,11 @@ S3KMS_CLIENT_CERT and S3KMS_CLIENT_KEY (source the dev.env that
 	pf.StringVar(&f.keyFile, "key", os.Getenv("S3KMS_CLIENT_KEY"), "client private key [S3KMS_CLIENT_KEY]")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	// `admin user` is `s3 user`: users live in the S3 node's database.
-	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newUserCmd())
+	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newAdminMasterCmd(f), newUserCmd())
 	return cmd
 }
 
-func (f *adminFlags) client() (*kmsclient.Client, error) {
+func (f *adminFlags) client(opts ...kmsclient.Option) (*kmsclient.Client, error) {
 	var missing []string
 	for _, m := range []struct{ v, name string }{
 		{f.endpoint, "--endpoint (S3KMS_KMS_ENDPOINT)"}, {f.caFile, "--ca-file (S3KMS_CA_FILE)"},
@@ -62,7 +62,7 @@ func (f *adminFlags) client() (*kmsclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(f.endpoint, tlsCfg)
+	return kmsclient.New(f.endpoint, tlsCfg, opts...)
 }
 
 // print writes v as JSON with --json, else calls text.

@@ -53,7 +53,28 @@ func newProtector(c config.Protector) (kms.Protector, error) {
 		return nil, err
 	}
 	defer clear(master)
-	return software.New(master)
+	// Previous master keys (master-key rotation): their roots still open.
+	var previous [][]byte
+	defer func() {
+		for _, m := range previous {
+			clear(m)
+		}
+	}()
+	for _, f := range c.PreviousMasterKeyFiles {
+		m, err := software.LoadMasterKey(f, "")
+		if err != nil {
+			return nil, fmt.Errorf("previous %w", err)
+		}
+		previous = append(previous, m)
+	}
+	for _, env := range c.PreviousMasterKeyEnvs {
+		m, err := software.LoadMasterKey("", env)
+		if err != nil {
+			return nil, fmt.Errorf("previous %w", err)
+		}
+		previous = append(previous, m)
+	}
+	return software.New(master, previous...)
 }
 
 // buildPolicy turns the configured policies into a kms.Policy.

@@ -62,6 +62,36 @@ type Protector struct {
 	MasterKeyFile string `yaml:"master_key_file"`
 	// MasterKeyEnv names an environment variable holding the master key.
 	MasterKeyEnv string `yaml:"master_key_env"`
+	// PreviousMasterKeyFiles and PreviousMasterKeyEnvs hold the previous
+	// master keys during a master-key rotation (software protector): root
+	// keys wrapped under them still open until `s3kms admin master rotate`
+	// has re-wrapped them under the current one. See
+	// docs/master-key-rotation.md.
+	PreviousMasterKeyFiles []string `yaml:"previous_master_key_files"`
+	PreviousMasterKeyEnvs  []string `yaml:"previous_master_key_envs"`
+}
+
+// previousMasterErrors checks the previous master key sources: none
+// empty, none given twice, none the current master key's source.
+func (p Protector) previousMasterErrors() []string {
+	var errs []string
+	seen := map[string]bool{}
+	check := func(field, current string, vals []string) {
+		for _, v := range vals {
+			switch {
+			case v == "":
+				errs = append(errs, fmt.Sprintf("protector.%s has an empty entry", field))
+			case v == current:
+				errs = append(errs, fmt.Sprintf("protector.%s lists the current master key source %q", field, v))
+			case seen[field+"\x00"+v]:
+				errs = append(errs, fmt.Sprintf("protector.%s lists %q twice", field, v))
+			}
+			seen[field+"\x00"+v] = true
+		}
+	}
+	check("previous_master_key_files", p.MasterKeyFile, p.PreviousMasterKeyFiles)
+	check("previous_master_key_envs", p.MasterKeyEnv, p.PreviousMasterKeyEnvs)
+	return errs
 }
 
 // Cache bounds the in-memory cache of opened root-key versions.
@@ -162,6 +192,7 @@ func (c *KMS) Validate() error {
 	} else if (c.Protector.MasterKeyFile == "") == (c.Protector.MasterKeyEnv == "") {
 		errs = append(errs, "set exactly one of protector.master_key_file and protector.master_key_env")
 	}
+	errs = append(errs, c.Protector.previousMasterErrors()...)
 	if len(c.Policies) == 0 {
 		errs = append(errs, "policies is empty: no client could do anything")
 	}

@@ -87,6 +87,9 @@ func TestLoadKMSErrors(t *testing.T) {
 		{"unset env", "store: {dsn: \"${TEST_S3KMS_UNSET_VAR}\"}\n", "TEST_S3KMS_UNSET_VAR is not set"},
 		{"bad yaml", "listen: [\n", "yaml"},
 		{"two master sources", "protector: {kind: software, master_key_file: a, master_key_env: B}\n", "exactly one"},
+		{"previous is current", "protector: {kind: software, master_key_file: a, previous_master_key_files: [a]}\n", "lists the current master key source"},
+		{"previous twice", "protector: {kind: software, master_key_env: A, previous_master_key_envs: [B, B]}\n", `lists "B" twice`},
+		{"previous empty", "protector: {kind: software, master_key_file: a, previous_master_key_files: [\"\"]}\n", "empty entry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
