@@ -1,6 +1,7 @@
 // Package api is the KMS's HTTPS adapter: the data-key API used by S3 nodes
 // (generate, decrypt, rewrap, encrypt) and the admin REST API (key
-// lifecycle, audit), both JSON over HTTPS with mutual TLS, routed by chi.
+// lifecycle, audit, master-key rotation), both JSON over HTTPS with mutual
+// TLS, routed by chi.
 //
 // Every route is listed once, in routes (routes.go), with its method, path,
 // body limit, timeout and whether it needs a client identity. Handlers
