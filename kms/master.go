@@ -81,9 +81,14 @@ func (s *Service) RotateMaster(ctx context.Context, batch int) (done, remaining 
 	o.context = map[string]string{"master_key_id": cur}
 	var events []AuditEvent
 	defer func() {
-		// The rewraps stored are audited also when a later one failed.
+		// The rewraps stored are audited also when a later one failed, and
+		// the call's record says how many there were.
 		if aerr := s.appendEvents(ctx, events); aerr != nil && err == nil {
 			err = aerr
+		}
+		o.context["done"] = strconv.Itoa(done)
+		if err == nil {
+			o.context["remaining"] = strconv.Itoa(remaining)
 		}
 	}()
 	vs, err := s.store.ListVersionsNotUnder(ctx, cur, VersionCursor{}, batch)
@@ -123,7 +128,6 @@ func (s *Service) RotateMaster(ctx context.Context, batch int) (done, remaining 
 			remaining += n
 		}
 	}
-	o.context["done"], o.context["remaining"] = strconv.Itoa(done), strconv.Itoa(remaining)
 	return done, remaining, nil
 }
 
