@@ -40,6 +40,9 @@ type Options struct {
 	// PreviousMasters are its previous master keys (master-key rotation).
 	Master          []byte
 	PreviousMasters [][]byte
+	// Protector, if set, replaces the software protector (Master and
+	// PreviousMasters are then ignored), e.g. a pkcs11 one on SoftHSM.
+	Protector kms.Protector
 }
 
 // Env is a running KMS with its test identities.
@@ -98,9 +101,13 @@ func New(t testing.TB, opts Options) *Env {
 			t.Fatal(err)
 		}
 	}
-	prot, err := software.New(master, opts.PreviousMasters...)
-	if err != nil {
-		t.Fatal(err)
+	var prot kms.Protector = opts.Protector
+	if prot == nil {
+		sw, err := software.New(master, opts.PreviousMasters...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prot = sw
 	}
 	entries := append([]kms.PolicyEntry{
 		{Name: "admin", Identities: []kms.Identity{e.Admin.Identity},
