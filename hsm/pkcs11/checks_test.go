@@ -418,3 +418,31 @@ func TestClosed(t *testing.T) {
 		t.Errorf("RootKey.Close after the protector closed: %v", err)
 	}
 }
+
+// TestWeakMasterRefused: a key under the master's CKA_ID that could leave
+// the token is not used as the master.
+func TestWeakMasterRefused(t *testing.T) {
+	p := newProtector(t, config(mainToken))
+	sh, err := p.m.openSession(p.slot, mainToken.PIN, p11.CKF_RW_SESSION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.m.closeSession(p.slot, sh)
+	tmpl := masterTemplate("weak")
+	for i, a := range tmpl {
+		if a.Type == p11.CKA_EXTRACTABLE {
+			tmpl[i] = p11.NewAttribute(p11.CKA_EXTRACTABLE, true)
+		}
+	}
+	if _, err := p.m.ctx.GenerateKey(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_KEY_GEN, nil)}, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config(mainToken)
+	cfg.MasterKeyID = "weak"
+	if q, err := New(cfg); err == nil || !strings.Contains(err.Error(), "CKA_EXTRACTABLE false") {
+		if q != nil {
+			q.Close()
+		}
+		t.Errorf("New with an extractable master: %v", err)
+	}
+}
