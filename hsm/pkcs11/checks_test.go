@@ -92,7 +92,7 @@ func TestKeysNotExtractable(t *testing.T) {
 
 func TestInitMasterOnce(t *testing.T) {
 	cfg := config(mainToken)
-	cfg.MasterKeyID = "init-once"
+	cfg.MasterKeyID = uniq("init-once")
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -133,7 +133,7 @@ func TestInitMasterOnce(t *testing.T) {
 func TestOneTokenObject(t *testing.T) {
 	ctx := context.Background()
 	cfg := config(rotateToken)
-	cfg.MasterKeyID = "one-object"
+	cfg.MasterKeyID = uniq("one-object")
 	p := newProtector(t, cfg)
 	before := countObjects(t, p, true, "")
 	for i := range 100 {
@@ -263,7 +263,8 @@ func mustPRF(t testing.TB, rk kms.RootKey, in []byte) [32]byte {
 func TestRewrapRoot(t *testing.T) {
 	ctx := context.Background()
 	oldCfg := config(rotateToken)
-	oldCfg.MasterKeyID = "old"
+	oldID, newID := uniq("old"), uniq("new")
+	oldCfg.MasterKeyID = oldID
 	old := newProtector(t, oldCfg)
 	w, err := old.GenerateRoot(ctx)
 	if err != nil {
@@ -277,10 +278,10 @@ func TestRewrapRoot(t *testing.T) {
 	rk.Close()
 
 	rotCfg := config(rotateToken)
-	rotCfg.MasterKeyID, rotCfg.PreviousMasterKeyIDs = "new", []string{"old"}
+	rotCfg.MasterKeyID, rotCfg.PreviousMasterKeyIDs = newID, []string{oldID}
 	rot := newProtector(t, rotCfg)
-	if rot.MasterKeyID() != "new" {
-		t.Errorf("MasterKeyID = %q, want new", rot.MasterKeyID())
+	if rot.MasterKeyID() != newID {
+		t.Errorf("MasterKeyID = %q, want %q", rot.MasterKeyID(), newID)
 	}
 	hsmtest.ExerciseProtectorVector(t, rot, w, []byte("rotate"), want) // through the previous master
 	w2, err := rot.RewrapRoot(ctx, w)
@@ -298,7 +299,7 @@ func TestRewrapRoot(t *testing.T) {
 	}
 
 	newCfg := config(rotateToken)
-	newCfg.MasterKeyID = "new"
+	newCfg.MasterKeyID = newID
 	cur, err := New(newCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +429,8 @@ func TestWeakMasterRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.m.closeSession(p.slot, sh)
-	tmpl := masterTemplate("weak")
+	weak := uniq("weak")
+	tmpl := masterTemplate(weak)
 	for i, a := range tmpl {
 		if a.Type == p11.CKA_EXTRACTABLE {
 			tmpl[i] = p11.NewAttribute(p11.CKA_EXTRACTABLE, true)
@@ -438,7 +440,7 @@ func TestWeakMasterRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config(mainToken)
-	cfg.MasterKeyID = "weak"
+	cfg.MasterKeyID = weak
 	if q, err := New(cfg); err == nil || !strings.Contains(err.Error(), "CKA_EXTRACTABLE false") {
 		if q != nil {
 			q.Close()
