@@ -204,6 +204,28 @@ func LoadKMS(path string) (KMS, error) {
 	return cfg, cfg.Validate()
 }
 
+// LoadPKCS11 reads only the protector section of a KMS configuration
+// file, for commands that need the HSM but not the rest (`s3kms kms hsm
+// init`). The protector must be of kind pkcs11; the master key id gets
+// its default.
+func LoadPKCS11(path string) (Protector, error) {
+	cfg := DefaultKMS()
+	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+		return Protector{}, err
+	}
+	p := cfg.Protector
+	if p.Kind != "pkcs11" {
+		return Protector{}, fmt.Errorf("config: %s: protector.kind is %q, not pkcs11", path, p.Kind)
+	}
+	if p.MasterKeyID == "" {
+		p.MasterKeyID = DefaultMasterKeyID
+	}
+	if errs := p.pkcs11Errors(); len(errs) > 0 {
+		return Protector{}, fmt.Errorf("config: %s: %s", path, strings.Join(errs, "; "))
+	}
+	return p, nil
+}
+
 // Validate checks values that have no sensible default.
 func (c *KMS) Validate() error {
 	var errs []string

@@ -212,3 +212,31 @@ func TestProtectorPKCS11(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadPKCS11 reads the protector section alone: the rest of the file
+// may be incomplete, the protector may not.
+func TestLoadPKCS11(t *testing.T) {
+	for _, tt := range []struct{ name, file, wantErr string }{
+		{"protector only", "protector: {kind: pkcs11, module: /m.so, token_label: t, pin_file: /p}\n", ""},
+		{"software", "protector: {kind: software, master_key_file: /k}\n", `protector.kind is "software", not pkcs11`},
+		{"no token", "protector: {kind: pkcs11, module: /m.so, pin_file: /p}\n", "protector.token_label is required"},
+		{"unknown field", "protector: {kind: pkcs11, modul: /m.so}\n", "field modul not found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kms.yaml")
+			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p, err := LoadPKCS11(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || p.MasterKeyID != DefaultMasterKeyID || p.TokenLabel != "t" {
+				t.Fatalf("LoadPKCS11 = %+v, %v", p, err)
+			}
+		})
+	}
+}
