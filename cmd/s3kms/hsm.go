@@ -116,7 +116,8 @@ func hsmStartError(err error, cfg pkcs11.Config) error {
 	case errors.Is(err, pkcs11.ErrPIN):
 		return fmt.Errorf("pkcs11 protector: token %q refused the PIN (check protector.pin_file or pin_env): %w", cfg.TokenLabel, err)
 	case errors.Is(err, pkcs11.ErrNoMaster):
-		return fmt.Errorf("pkcs11 protector: master key %q is not in token %q: run `s3kms kms hsm init --config FILE` once to create it (%w)", cfg.MasterKeyID, cfg.TokenLabel, err)
+		// err says the same less precisely.
+		return fmt.Errorf("pkcs11 protector: no master key with CKA_ID %q in token %q: run `s3kms kms hsm init --config FILE` once to create it", cfg.MasterKeyID, cfg.TokenLabel)
 	}
 	return fmt.Errorf("pkcs11 protector: %w", err)
 }
