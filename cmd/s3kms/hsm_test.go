@@ -50,7 +50,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	hsmTokens = map[string]softhsmtest.Token{tok.Label: tok}
-	for _, label := range []string{"s3kms-serve", "s3kms-dev", "s3kms-badpin", "s3kms-nomaster"} {
+	for _, label := range []string{"s3kms-serve", "s3kms-dev", "s3kms-seed", "s3kms-badpin", "s3kms-nomaster"} {
 		t, err := tok.InitToken(label)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
