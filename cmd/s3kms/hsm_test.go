@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/hsm/pkcs11/softhsmtest"
+	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pgtest"
 	"github.com/s3kms/s3kms/internal/pki"
 )
@@ -250,5 +252,63 @@ func TestKMSServePKCS11StartupErrors(t *testing.T) {
 			}
 			t.Log(strings.TrimSpace(errOut))
 		})
+	}
+}
+
+// TestExamplePKCS11ConfigIsValid loads deploy/kms.pkcs11.example.yaml.
+func TestExamplePKCS11ConfigIsValid(t *testing.T) {
+	t.Setenv("S3KMS_KMS_DSN", "postgres://kms@localhost/kms")
+	cfg, err := config.LoadKMS("../../deploy/kms.pkcs11.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Protector
+	if p.Kind != "pkcs11" || p.Module == "" || p.TokenLabel == "" || p.PINFile == "" || p.MasterKeyID != "s3kms-master" || len(cfg.Policies) != 2 {
+		t.Errorf("example pkcs11 config = %+v", cfg)
+	}
+}
+
+// TestCreateTokenScript runs deploy/softhsm/create-token.sh twice, with
+// this test binary as s3kms: the token, the PIN and the master key are
+// made once and kept.
+func TestCreateTokenScript(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hsm")
+	script := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("bash", append([]string{"../../deploy/softhsm/create-token.sh"}, args...)...)
+		cmd.Env = append(os.Environ(), "S3KMS="+exe, runAsCLIEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("create-token.sh %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	if out := script("--help"); !strings.Contains(out, "usage: create-token.sh") {
+		t.Fatalf("--help:\n%s", out)
+	}
+	out := script("--dir", dir, "--label", "demo")
+	if !strings.Contains(out, "token demo created") || !strings.Contains(out, `master key "s3kms-master" in token "demo": created`) {
+		t.Fatalf("first run:\n%s", out)
+	}
+	pin, err := os.ReadFile(filepath.Join(dir, "pin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "pin")); err != nil || fi.Mode().Perm() != 0o600 || len(pin) != 32 {
+		t.Fatalf("pin file: %v, %v, %d bytes", fi.Mode(), err, len(pin))
+	}
+	out = script("--dir", dir, "--label", "demo")
+	if !strings.Contains(out, "token demo exists") || !strings.Contains(out, "already present") {
+		t.Fatalf("second run:\n%s", out)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "pin")); !bytes.Equal(again, pin) {
+		t.Fatal("the second run changed the PIN")
+	}
+	if _, err := config.LoadPKCS11(filepath.Join(dir, "protector.yaml")); err != nil {
+		t.Fatal(err)
 	}
 }
