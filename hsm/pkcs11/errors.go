@@ -12,20 +12,27 @@ import (
 
 // unavailable lists the return values that mean the device, the token or
 // our session is gone (removed token, dead daemon, finalized library): the
-// KMS answers EUnavailable and the caller may retry later.
+// KMS answers EUnavailable and the caller may retry later. Our handles
+// (the masters found at New, the roots' session objects) become invalid
+// when the token goes: SoftHSM answers a deleted token with
+// CKR_(UN)WRAPPING_KEY_HANDLE_INVALID.
 var unavailable = map[p11.Error]bool{
-	p11.CKR_DEVICE_ERROR:             true,
-	p11.CKR_DEVICE_MEMORY:            true,
-	p11.CKR_DEVICE_REMOVED:           true,
-	p11.CKR_TOKEN_NOT_PRESENT:        true,
-	p11.CKR_TOKEN_NOT_RECOGNIZED:     true,
-	p11.CKR_SESSION_CLOSED:           true,
-	p11.CKR_SESSION_HANDLE_INVALID:   true,
-	p11.CKR_SESSION_COUNT:            true,
-	p11.CKR_CRYPTOKI_NOT_INITIALIZED: true,
-	p11.CKR_USER_NOT_LOGGED_IN:       true,
-	p11.CKR_FUNCTION_FAILED:          true,
-	p11.CKR_SLOT_ID_INVALID:          true,
+	p11.CKR_KEY_HANDLE_INVALID:            true,
+	p11.CKR_OBJECT_HANDLE_INVALID:         true,
+	p11.CKR_WRAPPING_KEY_HANDLE_INVALID:   true,
+	p11.CKR_UNWRAPPING_KEY_HANDLE_INVALID: true,
+	p11.CKR_DEVICE_ERROR:                  true,
+	p11.CKR_DEVICE_MEMORY:                 true,
+	p11.CKR_DEVICE_REMOVED:                true,
+	p11.CKR_TOKEN_NOT_PRESENT:             true,
+	p11.CKR_TOKEN_NOT_RECOGNIZED:          true,
+	p11.CKR_SESSION_CLOSED:                true,
+	p11.CKR_SESSION_HANDLE_INVALID:        true,
+	p11.CKR_SESSION_COUNT:                 true,
+	p11.CKR_CRYPTOKI_NOT_INITIALIZED:      true,
+	p11.CKR_USER_NOT_LOGGED_IN:            true,
+	p11.CKR_FUNCTION_FAILED:               true,
+	p11.CKR_SLOT_ID_INVALID:               true,
 }
 
 // misuse lists the return values of C_UnwrapKey that mean our call or the
@@ -42,7 +49,6 @@ var misuse = map[p11.Error]bool{
 	p11.CKR_FUNCTION_NOT_SUPPORTED:           true,
 	p11.CKR_HOST_MEMORY:                      true,
 	p11.CKR_KEY_FUNCTION_NOT_PERMITTED:       true,
-	p11.CKR_KEY_HANDLE_INVALID:               true,
 	p11.CKR_KEY_TYPE_INCONSISTENT:            true,
 	p11.CKR_MECHANISM_INVALID:                true,
 	p11.CKR_MECHANISM_PARAM_INVALID:          true,
@@ -50,10 +56,8 @@ var misuse = map[p11.Error]bool{
 	p11.CKR_SESSION_READ_ONLY:                true,
 	p11.CKR_TEMPLATE_INCOMPLETE:              true,
 	p11.CKR_TEMPLATE_INCONSISTENT:            true,
-	p11.CKR_UNWRAPPING_KEY_HANDLE_INVALID:    true,
 	p11.CKR_UNWRAPPING_KEY_SIZE_RANGE:        true,
 	p11.CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT: true,
-	p11.CKR_OBJECT_HANDLE_INVALID:            true,
 	p11.CKR_USER_TYPE_INVALID:                true,
 	p11.CKR_CRYPTOKI_ALREADY_INITIALIZED:     true,
 	p11.CKR_BUFFER_TOO_SMALL:                 true,
@@ -62,7 +66,6 @@ var misuse = map[p11.Error]bool{
 	p11.CKR_TOKEN_WRITE_PROTECTED:            true,
 	p11.CKR_USER_ANOTHER_ALREADY_LOGGED_IN:   true,
 	p11.CKR_USER_PIN_NOT_INITIALIZED:         true,
-	p11.CKR_WRAPPING_KEY_HANDLE_INVALID:      true,
 	p11.CKR_WRAPPING_KEY_TYPE_INCONSISTENT:   true,
 	p11.CKR_KEY_NOT_WRAPPABLE:                true,
 	p11.CKR_KEY_UNEXTRACTABLE:                true,

@@ -3,6 +3,7 @@ package pkcs11
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/s3kms/s3kms/hsm/hsmtest"
@@ -10,13 +11,14 @@ import (
 )
 
 // Tokens of this test binary, made in TestMain before the first
-// C_Initialize (SoftHSM reads SOFTHSM2_CONF and lists tokens only then).
+// C_Initialize (SoftHSM reads SOFTHSM2_CONF only then). Tests must pass
+// again with -count=N in one process: those that change a token use
+// fresh CKA_IDs or a fresh token (uniq).
 var (
 	mainToken     softhsmtest.Token // master from InitMaster; conformance, object counts
 	knownToken    softhsmtest.Token // hsmtest's known master imported
 	noMasterToken softhsmtest.Token // no master
 	rotateToken   softhsmtest.Token // two masters
-	removedToken  softhsmtest.Token // deleted under a running protector
 )
 
 func TestMain(m *testing.M) {
@@ -42,7 +44,7 @@ func setupTokens(dir string) error {
 	}
 	for tok, label := range map[*softhsmtest.Token]string{
 		&knownToken: "s3kms-known", &noMasterToken: "s3kms-nomaster",
-		&rotateToken: "s3kms-rotate", &removedToken: "s3kms-removed",
+		&rotateToken: "s3kms-rotate",
 	} {
 		if *tok, err = mainToken.InitToken(label); err != nil {
 			return err
@@ -71,4 +73,12 @@ func newProtector(t testing.TB, cfg Config) *Protector {
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+var uniqN atomic.Int64
+
+// uniq returns prefix with a suffix unique in the process, for CKA_IDs and
+// token labels of tests that must not meet a previous run's objects.
+func uniq(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, uniqN.Add(1))
 }

@@ -1,6 +1,7 @@
 package pkcs11
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -92,7 +93,7 @@ func findMaster(ctx *p11.Ctx, sh p11.SessionHandle, id string) (p11.ObjectHandle
 	case 0:
 		return 0, fmt.Errorf("%w: CKA_ID %q", ErrNoMaster, id)
 	case 1:
-		return hs[0], nil
+		return hs[0], checkMaster(ctx, sh, hs[0], id)
 	default:
 		return 0, fmt.Errorf("pkcs11: more than one key with CKA_ID %q in the token; remove the duplicates", id)
 	}
@@ -111,4 +112,32 @@ func findObjects(ctx *p11.Ctx, sh p11.SessionHandle, template []*p11.Attribute, 
 		return nil, hsmError(err, "C_FindObjects")
 	}
 	return hs, nil
+}
+
+// checkMaster refuses a master that is not an AES key kept in the token
+// (sensitive, not extractable) and able to wrap and unwrap: one imported
+// by hand with other attributes would silently weaken every root.
+func checkMaster(ctx *p11.Ctx, sh p11.SessionHandle, h p11.ObjectHandle, id string) error {
+	want := []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_SENSITIVE, true),
+		p11.NewAttribute(p11.CKA_EXTRACTABLE, false),
+		p11.NewAttribute(p11.CKA_WRAP, true),
+		p11.NewAttribute(p11.CKA_UNWRAP, true),
+	}
+	query := make([]*p11.Attribute, len(want))
+	for i, a := range want {
+		query[i] = p11.NewAttribute(a.Type, nil)
+	}
+	got, err := ctx.GetAttributeValue(sh, h, query)
+	if err != nil {
+		return hsmError(err, "C_GetAttributeValue (master key)")
+	}
+	names := []string{"CKA_KEY_TYPE AES", "CKA_SENSITIVE true", "CKA_EXTRACTABLE false", "CKA_WRAP true", "CKA_UNWRAP true"}
+	for i, a := range want {
+		if !bytes.Equal(got[i].Value, a.Value) {
+			return fmt.Errorf("pkcs11: the key with CKA_ID %q cannot be the master: it lacks %s", id, names[i])
+		}
+	}
+	return nil
 }

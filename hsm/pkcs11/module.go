@@ -156,6 +156,9 @@ func (m *module) login(slot uint, sh p11.SessionHandle, pin string) error {
 		errors.Is(err, p11.Error(p11.CKR_PIN_INVALID)),
 		errors.Is(err, p11.Error(p11.CKR_PIN_EXPIRED)):
 		return fmt.Errorf("%w: C_Login: %s", ErrPIN, ckrName(err))
+	case pin == "":
+		// SoftHSM answers an empty PIN with CKR_ARGUMENTS_BAD.
+		return fmt.Errorf("%w: no PIN configured: C_Login: %s", ErrPIN, ckrName(err))
 	default:
 		return hsmError(err, "C_Login")
 	}

@@ -3,8 +3,9 @@
 //
 // SoftHSM reads its configuration (SOFTHSM2_CONF) once, at C_Initialize,
 // and keeps it until C_Finalize. So a test binary calls Setup from
-// TestMain, before the first pkcs11.New or InitMaster of the process, and
-// creates every token it needs there (Setup, then Token.InitToken):
+// TestMain, before the first pkcs11.New or InitMaster of the process.
+// More tokens (Token.InitToken) can be made there or later: SoftHSM 2.6.1
+// lists its token directory again at each C_GetSlotList.
 //
 //	func TestMain(m *testing.M) {
 //		dir, _ := os.MkdirTemp("", "softhsm")
@@ -94,9 +95,8 @@ func Setup(dir string) (Token, error) {
 }
 
 // InitToken initializes another token, labelled label with PIN and SOPIN,
-// under the same configuration as t. SoftHSM lists the tokens of its token
-// directory at C_Initialize: call InitToken before the process first
-// initializes the module.
+// under the same configuration as t. A process that has initialized
+// SoftHSM already finds it at its next C_GetSlotList.
 func (t Token) InitToken(label string) (Token, error) {
 	out, err := t.util("--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SOPIN)
 	if err != nil {
