@@ -13,6 +13,11 @@ need /usr/bin/aws "apt-get install awscli (Debian aws-cli v2: the smoke tests dr
 need rclone "apt-get install rclone (client smoke tests)"
 need curl "apt-get install curl (SSE acceptance test: signed requests with --aws-sigv4)"
 need openssl "apt-get install openssl (SSE acceptance test: key material recipes)"
+if [[ ! -f ${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so} ]]; then
+  echo "missing: SoftHSM2 module ${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so} — install with: apt-get install softhsm2 (pkcs11 protector tests)" >&2
+  missing=1
+fi
+need softhsm2-util "apt-get install softhsm2 (pkcs11 protector tests: token set-up)"
 if ! python3 -c 'import boto3' 2>/dev/null; then
   echo "missing: boto3 for python3 — install with: apt-get install python3-boto3" >&2
   missing=1

@@ -12,8 +12,16 @@ import (
 // command of the SSE seed guide and the extra checks of SSE-SPEC §7.3 —
 // with Debian's aws-cli v2 against `s3kms dev`, in the default ("legacy",
 // SSE-SPEC D5) encryption mode, with the plain-HTTP listener on so that
-// SSE-C over HTTP is checked too.
+// SSE-C over HTTP is checked too. It runs in parallel with
+// TestSeedGuideAcceptanceHSM.
 func TestSeedGuideAcceptance(t *testing.T) {
+	t.Parallel()
+	runSeedGuide(t)
+}
+
+// runSeedGuide runs the seed guide against `s3kms dev` with more dev
+// flags.
+func runSeedGuide(t *testing.T, devFlags ...string) {
 	if _, err := os.Stat("/usr/bin/aws"); err != nil {
 		t.Fatal("Debian's aws-cli v2 is required: apt-get install awscli")
 	}
@@ -27,7 +35,7 @@ func TestSeedGuideAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	startDev(t, dir, "--s3-http-addr", "127.0.0.1:0")
+	startDev(t, dir, append([]string{"--s3-http-addr", "127.0.0.1:0"}, devFlags...)...)
 	cmd := exec.Command("bash", script, filepath.Join(dir, "dev.env"))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+dir, "TMPDIR="+dir, "AWSCLI=/usr/bin/aws",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,8 @@ type devOptions struct {
 	s3Addr     string
 	s3HTTPAddr string
 	logLvl     string
+	// The pkcs11 protector instead of a software master key file.
+	hsmModule, hsmToken, hsmPINFile, hsmMasterID string
 }
 
 func defaultDevDir() string {
@@ -38,7 +41,7 @@ func newDevCmd() *cobra.Command {
 	o := devOptions{}
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run everything in one process on embedded defaults (SQLite, software master key, self-signed TLS)",
+		Short: "Run everything in one process on embedded defaults (SQLite, software master key or an HSM token, self-signed TLS)",
 		Long: `dev starts the KMS on embedded defaults for development and evaluation:
 SQLite storage, a generated software master key, a generated CA with server
 and client certificates. Everything lives in --data-dir; running dev again
@@ -48,7 +51,11 @@ the admin client:
     source DIR/dev.env
     s3kms admin key list
 
-Not for production: the master key sits next to the data it protects.`,
+Not for production: the master key sits next to the data it protects.
+With --hsm-module, --hsm-token and --hsm-pin-file, root keys are kept
+under a master key in that PKCS#11 token instead (dev creates it if
+missing); deploy/softhsm/create-token.sh makes a SoftHSM2 token for this.
+A data directory stays with the protector it was created with.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd, o)
@@ -60,6 +67,10 @@ Not for production: the master key sits next to the data it protects.`,
 	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:9000", "address of the S3 API (HTTPS)")
 	f.StringVar(&o.s3HTTPAddr, "s3-http-addr", "", "also serve the S3 API over plain HTTP on this address (off by default)")
 	f.StringVar(&o.logLvl, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.hsmModule, "hsm-module", "", "PKCS#11 module: use the pkcs11 protector (with --hsm-token and --hsm-pin-file)")
+	f.StringVar(&o.hsmToken, "hsm-token", "", "label of the PKCS#11 token")
+	f.StringVar(&o.hsmPINFile, "hsm-pin-file", "", "file holding the token's user PIN (mode 0600)")
+	f.StringVar(&o.hsmMasterID, "hsm-master-key-id", config.DefaultMasterKeyID, "CKA_ID of the master key in the token")
 	return cmd
 }
 
@@ -97,18 +108,16 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	if _, err := set.Ensure("s3node", nil, true); err != nil {
 		return config.KMS{}, nil, err
 	}
-	masterFile := filepath.Join(dir, "master.key")
-	if _, err := os.Stat(masterFile); os.IsNotExist(err) {
-		if err := software.GenerateMasterKeyFile(masterFile); err != nil {
-			return config.KMS{}, nil, err
-		}
+	protector, err := devProtector(o, dir)
+	if err != nil {
+		return config.KMS{}, nil, err
 	}
 	cfg := config.DefaultKMS()
 	cfg.Listen = o.kmsAddr
 	kmsCert, kmsKey := set.Files("kms")
 	cfg.TLS = config.TLS{Cert: kmsCert, Key: kmsKey, ClientCA: set.CAFile()}
 	cfg.Store = config.Store{Driver: "sqlite", Path: filepath.Join(dir, "kms.db")}
-	cfg.Protector = config.Protector{Kind: "software", MasterKeyFile: masterFile}
+	cfg.Protector = protector
 	adminCert, _ := set.Files("admin")
 	s3Cert, _ := set.Files("s3node")
 	cfg.Policies = []config.Policy{
@@ -125,6 +134,62 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	}
 	cfg.Log.Level = o.logLvl
 	return cfg, set, cfg.Validate()
+}
+
+// devProtector returns the protector of the data directory dir: a
+// software master key file in dir (made once), or with the --hsm flags the
+// token's master key (made once with pkcs11.InitMaster). dir/hsm.token
+// records the token; a directory never switches protector or token, since
+// its keys would no longer open.
+func devProtector(o devOptions, dir string) (config.Protector, error) {
+	masterFile := filepath.Join(dir, "master.key")
+	tokenFile := filepath.Join(dir, "hsm.token")
+	_, masterErr := os.Stat(masterFile)
+	recorded, tokenErr := os.ReadFile(tokenFile)
+	if o.hsmModule == "" && o.hsmToken == "" && o.hsmPINFile == "" {
+		if tokenErr == nil {
+			return config.Protector{}, fmt.Errorf("%s was created with the HSM token in %s: run dev with the same --hsm-module, --hsm-token and --hsm-pin-file, or use another --data-dir", dir, tokenFile)
+		}
+		if os.IsNotExist(masterErr) {
+			if err := software.GenerateMasterKeyFile(masterFile); err != nil {
+				return config.Protector{}, err
+			}
+		}
+		return config.Protector{Kind: "software", MasterKeyFile: masterFile}, nil
+	}
+	if o.hsmModule == "" || o.hsmToken == "" || o.hsmPINFile == "" {
+		return config.Protector{}, errors.New("--hsm-module, --hsm-token and --hsm-pin-file go together")
+	}
+	if masterErr == nil {
+		return config.Protector{}, fmt.Errorf("%s holds keys under the software master key %s: use another --data-dir for the HSM", dir, masterFile)
+	}
+	pinFile, err := filepath.Abs(o.hsmPINFile)
+	if err != nil {
+		return config.Protector{}, err
+	}
+	p := config.Protector{Kind: "pkcs11", PKCS11: config.PKCS11{
+		Module: o.hsmModule, TokenLabel: o.hsmToken, PINFile: pinFile, MasterKeyID: o.hsmMasterID,
+	}}
+	record := fmt.Sprintf("token_label: %q\nmaster_key_id: %q\n", p.TokenLabel, p.MasterKeyID)
+	switch {
+	case tokenErr == nil && string(recorded) != record:
+		return config.Protector{}, fmt.Errorf("%s was created with another HSM token or master key (%s): use the same --hsm-token and --hsm-master-key-id, or another --data-dir", dir, tokenFile)
+	case tokenErr != nil && !os.IsNotExist(tokenErr):
+		return config.Protector{}, tokenErr
+	}
+	cfg, err := pkcs11Config(p)
+	if err != nil {
+		return config.Protector{}, err
+	}
+	if _, err := initMaster(cfg); err != nil {
+		return config.Protector{}, err
+	}
+	if tokenErr != nil {
+		if err := os.WriteFile(tokenFile, []byte(record), 0o600); err != nil {
+			return config.Protector{}, err
+		}
+	}
+	return p, nil
 }
 
 func runDev(cmd *cobra.Command, o devOptions) error {
@@ -193,6 +258,9 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	fmt.Fprintf(out, "s3kms dev is running (data in %s)\n", dir)
 	fmt.Fprintf(out, "  KMS API:  https://%s (mutual TLS)\n", dialAddr(rt.Addr()))
 	fmt.Fprintf(out, "  S3 API:   %s\n", s3URL)
+	if p := cfg.Protector; p.Kind == "pkcs11" {
+		fmt.Fprintf(out, "  Keys:     under master key %q in PKCS#11 token %q (%s)\n", p.MasterKeyID, p.TokenLabel, p.Module)
+	}
 	fmt.Fprintf(out, "In another shell:\n  source %s\n  aws s3 mb s3://demo && aws s3 cp README.md s3://demo/ && aws s3 ls s3://demo\n  s3kms admin key list    (or: go run ./cmd/s3kms admin key list)\n", envFile)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	<-cmd.Context().Done()

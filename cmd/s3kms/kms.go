@@ -21,6 +21,7 @@ import (
 
 func newKMSCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "kms", Short: "Run the key management service"}
+	cmd.AddCommand(newHSMCmd())
 	var configFile string
 	serve := &cobra.Command{
 		Use:   "serve",
@@ -47,7 +48,16 @@ func newKMSCmd() *cobra.Command {
 	return cmd
 }
 
+// newProtector builds the configured protector. A pkcs11 protector holds
+// HSM sessions: close it (io.Closer) when the KMS stops.
 func newProtector(c config.Protector) (kms.Protector, error) {
+	if c.Kind == "pkcs11" {
+		p, err := newPKCS11Protector(c)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	master, err := software.LoadMasterKey(c.MasterKeyFile, c.MasterKeyEnv)
 	if err != nil {
 		return nil, err
@@ -118,11 +128,19 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 
 // kmsRuntime is a running KMS.
 type kmsRuntime struct {
-	service *kms.Service
-	store   *database
-	ln      net.Listener
-	cancel  context.CancelFunc
-	done    chan struct{}
+	service   *kms.Service
+	protector kms.Protector
+	store     *database
+	ln        net.Listener
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// closeProtector closes a protector that holds resources (HSM sessions).
+func closeProtector(p kms.Protector) {
+	if c, ok := p.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // startKMS opens the store, builds the service and serves the API.
@@ -135,6 +153,11 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			closeProtector(protector)
+		}
+	}()
 	tlsCfg, err := api.TLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCA)
 	if err != nil {
 		return nil, err
@@ -165,7 +188,7 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &kmsRuntime{service: svc, store: store, ln: ln, cancel: cancel, done: make(chan struct{})}
+	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(rt.done)
 		// ServeListener drains in-flight requests when rctx ends.
@@ -204,6 +227,7 @@ func (rt *kmsRuntime) Close() error {
 	rt.cancel()
 	<-rt.done
 	_ = rt.service.Close()
+	closeProtector(rt.protector)
 	rt.store.Close()
 	return nil
 }

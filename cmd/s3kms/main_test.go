@@ -24,8 +24,6 @@ import (
 	"github.com/s3kms/s3kms/kms/kmsclient"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 // startDev runs `s3kms dev` in-process on dir until the test ends and
 // returns the variables of the dev.env it writes. extra are more dev flags.
 func startDev(t *testing.T, dir string, extra ...string) map[string]string {

@@ -25,7 +25,8 @@ type KMS struct {
 	Listen string `yaml:"listen"`
 	TLS    TLS    `yaml:"tls"`
 	Store  Store  `yaml:"store"`
-	// Protector guards root keys: "software" (master key file or env).
+	// Protector guards root keys: "software" (master key file or env) or
+	// "pkcs11" (a master key object in an HSM token).
 	Protector Protector `yaml:"protector"`
 	Cache     Cache     `yaml:"cache"`
 	Deletion  Deletion  `yaml:"deletion"`
@@ -58,6 +59,8 @@ type Store struct {
 // Protector selects and configures the master-key protector.
 type Protector struct {
 	Kind string `yaml:"kind"`
+	// PKCS11 holds the fields of kind pkcs11.
+	PKCS11 `yaml:",inline"`
 	// MasterKeyFile holds the 256-bit master key (hex, base64 or raw).
 	MasterKeyFile string `yaml:"master_key_file"`
 	// MasterKeyEnv names an environment variable holding the master key.
@@ -91,6 +94,68 @@ func (p Protector) previousMasterErrors() []string {
 	}
 	check("previous_master_key_files", p.MasterKeyFile, p.PreviousMasterKeyFiles)
 	check("previous_master_key_envs", p.MasterKeyEnv, p.PreviousMasterKeyEnvs)
+	return errs
+}
+
+// DefaultMasterKeyID is the CKA_ID of the HSM master key object when
+// protector.master_key_id is not set.
+const DefaultMasterKeyID = "s3kms-master"
+
+// PKCS11 configures the pkcs11 protector: the master key is a
+// non-extractable key object in an HSM token, found by its CKA_ID.
+type PKCS11 struct {
+	// Module is the path of the vendor's PKCS#11 library (.so).
+	Module string `yaml:"module"`
+	// TokenLabel selects the token (slot) by its label.
+	TokenLabel string `yaml:"token_label"`
+	// PINFile holds the user PIN (mode 0600; a trailing newline is
+	// ignored); PINEnv names an environment variable holding it.
+	PINFile string `yaml:"pin_file"`
+	PINEnv  string `yaml:"pin_env"`
+	// MasterKeyID is the CKA_ID of the master key (DefaultMasterKeyID if
+	// empty); `s3kms kms hsm init` creates it.
+	MasterKeyID string `yaml:"master_key_id"`
+	// PreviousMasterKeyIDs are older master keys still in the token
+	// during a master-key rotation: roots wrapped under them still open.
+	PreviousMasterKeyIDs []string `yaml:"previous_master_key_ids"`
+}
+
+// set reports whether any field is set.
+func (p PKCS11) set() bool {
+	return p.Module != "" || p.TokenLabel != "" || p.PINFile != "" || p.PINEnv != "" || p.MasterKeyID != "" || len(p.PreviousMasterKeyIDs) > 0
+}
+
+// pkcs11Errors checks a protector of kind pkcs11.
+func (p Protector) pkcs11Errors() []string {
+	var errs []string
+	if p.Module == "" {
+		errs = append(errs, "protector.module (the PKCS#11 library path) is required for the pkcs11 protector")
+	}
+	if p.TokenLabel == "" {
+		errs = append(errs, "protector.token_label is required for the pkcs11 protector")
+	}
+	if (p.PINFile == "") == (p.PINEnv == "") {
+		errs = append(errs, "set exactly one of protector.pin_file and protector.pin_env for the pkcs11 protector")
+	}
+	if p.MasterKeyFile != "" || p.MasterKeyEnv != "" {
+		errs = append(errs, "protector.master_key_file and master_key_env are for the software protector; the pkcs11 protector's master key is protector.master_key_id in the token")
+	}
+	current := p.MasterKeyID
+	if current == "" {
+		current = DefaultMasterKeyID
+	}
+	seen := map[string]bool{current: true}
+	for _, id := range p.PreviousMasterKeyIDs {
+		switch {
+		case id == "":
+			errs = append(errs, "protector.previous_master_key_ids has an empty entry")
+		case id == current:
+			errs = append(errs, fmt.Sprintf("protector.previous_master_key_ids lists the current master key id %q", id))
+		case seen[id]:
+			errs = append(errs, fmt.Sprintf("protector.previous_master_key_ids lists %q twice", id))
+		}
+		seen[id] = true
+	}
 	return errs
 }
 
@@ -150,6 +215,9 @@ func LoadKMS(path string) (KMS, error) {
 	if err := Load(path, &cfg, os.LookupEnv); err != nil {
 		return KMS{}, err
 	}
+	if cfg.Protector.Kind == "pkcs11" && cfg.Protector.MasterKeyID == "" {
+		cfg.Protector.MasterKeyID = DefaultMasterKeyID
+	}
 	if cfg.PolicyFile != "" {
 		pf := cfg.PolicyFile
 		if !filepath.IsAbs(pf) {
@@ -164,6 +232,28 @@ func LoadKMS(path string) (KMS, error) {
 		cfg.Policies = append(cfg.Policies, extra.Policies...)
 	}
 	return cfg, cfg.Validate()
+}
+
+// LoadPKCS11 reads only the protector section of a KMS configuration
+// file, for commands that need the HSM but not the rest (`s3kms kms hsm
+// init`). The protector must be of kind pkcs11; the master key id gets
+// its default.
+func LoadPKCS11(path string) (Protector, error) {
+	cfg := DefaultKMS()
+	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+		return Protector{}, err
+	}
+	p := cfg.Protector
+	if p.Kind != "pkcs11" {
+		return Protector{}, fmt.Errorf("config: %s: protector.kind is %q, not pkcs11", path, p.Kind)
+	}
+	if p.MasterKeyID == "" {
+		p.MasterKeyID = DefaultMasterKeyID
+	}
+	if errs := p.pkcs11Errors(); len(errs) > 0 {
+		return Protector{}, fmt.Errorf("config: %s: %s", path, strings.Join(errs, "; "))
+	}
+	return p, nil
 }
 
 // Validate checks values that have no sensible default.
@@ -187,8 +277,12 @@ func (c *KMS) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("store.driver %q is not postgres or sqlite", c.Store.Driver))
 	}
-	if c.Protector.Kind != "software" {
-		errs = append(errs, fmt.Sprintf("protector.kind %q is not supported (software)", c.Protector.Kind))
+	if c.Protector.Kind == "pkcs11" {
+		errs = append(errs, c.Protector.pkcs11Errors()...)
+	} else if c.Protector.Kind != "software" {
+		errs = append(errs, fmt.Sprintf("protector.kind %q is not supported (software or pkcs11)", c.Protector.Kind))
+	} else if c.Protector.PKCS11.set() {
+		errs = append(errs, "protector.module, token_label, pin_file, pin_env, master_key_id and previous_master_key_ids are for the pkcs11 protector, not software")
 	} else if (c.Protector.MasterKeyFile == "") == (c.Protector.MasterKeyEnv == "") {
 		errs = append(errs, "set exactly one of protector.master_key_file and protector.master_key_env")
 	}

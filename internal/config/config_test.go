@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,81 @@ func TestS3Encryption(t *testing.T) {
 	p, err := Encryption{TrustedProxies: []string{"192.168.1.7", "10.1.2.3/8"}}.Proxies()
 	if err != nil || len(p) != 2 || p[0].String() != "192.168.1.7/32" || p[1].String() != "10.0.0.0/8" {
 		t.Fatalf("Proxies = %v, %v", p, err)
+	}
+}
+
+// TestProtectorPKCS11 checks the pkcs11 protector's fields: module, token
+// and exactly one PIN source are required, the master key id defaults,
+// and the fields of one kind are refused with the other.
+func TestProtectorPKCS11(t *testing.T) {
+	const head = "tls: {cert: /c, key: /k, client_ca: /ca}\npolicies: [{name: a}]\n"
+	tests := []struct {
+		name, protector, wantErr string
+		want                     PKCS11
+	}{
+		{name: "minimal", protector: "{kind: pkcs11, module: /lib/p11.so, token_label: kms, pin_file: /etc/pin}",
+			want: PKCS11{Module: "/lib/p11.so", TokenLabel: "kms", PINFile: "/etc/pin", MasterKeyID: DefaultMasterKeyID}},
+		{name: "all", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: PIN, master_key_id: m2, previous_master_key_ids: [m1, m0]}",
+			want: PKCS11{Module: "/m.so", TokenLabel: "t", PINEnv: "PIN", MasterKeyID: "m2", PreviousMasterKeyIDs: []string{"m1", "m0"}}},
+		{name: "no module", protector: "{kind: pkcs11, token_label: t, pin_env: P}", wantErr: "protector.module"},
+		{name: "no token", protector: "{kind: pkcs11, module: /m.so, pin_env: P}", wantErr: "protector.token_label is required"},
+		{name: "no pin", protector: "{kind: pkcs11, module: /m.so, token_label: t}", wantErr: "exactly one of protector.pin_file and protector.pin_env"},
+		{name: "two pins", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, pin_file: /f}", wantErr: "exactly one of protector.pin_file"},
+		{name: "software key with pkcs11", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, master_key_file: /k}", wantErr: "are for the software protector"},
+		{name: "pkcs11 field with software", protector: "{kind: software, master_key_file: /k, token_label: t}", wantErr: "are for the pkcs11 protector"},
+		{name: "previous is current", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, previous_master_key_ids: [s3kms-master]}", wantErr: `lists the current master key id "s3kms-master"`},
+		{name: "previous twice", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, master_key_id: b, previous_master_key_ids: [a, a]}", wantErr: `lists "a" twice`},
+		{name: "previous empty", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, previous_master_key_ids: [\"\"]}", wantErr: "empty entry"},
+		{name: "unknown kind", protector: "{kind: tpm}", wantErr: `"tpm" is not supported (software or pkcs11)`},
+		{name: "typo", protector: "{kind: pkcs11, module: /m.so, token_lable: t, pin_env: P}", wantErr: "field token_lable not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kms.yaml")
+			if err := os.WriteFile(path, []byte(head+"protector: "+tt.protector+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadKMS(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.Protector.PKCS11, tt.want) || cfg.Protector.Kind != "pkcs11" {
+				t.Errorf("protector = %+v, want %+v", cfg.Protector, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadPKCS11 reads the protector section alone: the rest of the file
+// may be incomplete, the protector may not.
+func TestLoadPKCS11(t *testing.T) {
+	for _, tt := range []struct{ name, file, wantErr string }{
+		{"protector only", "protector: {kind: pkcs11, module: /m.so, token_label: t, pin_file: /p}\n", ""},
+		{"software", "protector: {kind: software, master_key_file: /k}\n", `protector.kind is "software", not pkcs11`},
+		{"no token", "protector: {kind: pkcs11, module: /m.so, pin_file: /p}\n", "protector.token_label is required"},
+		{"unknown field", "protector: {kind: pkcs11, modul: /m.so}\n", "field modul not found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kms.yaml")
+			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p, err := LoadPKCS11(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || p.MasterKeyID != DefaultMasterKeyID || p.TokenLabel != "t" {
+				t.Fatalf("LoadPKCS11 = %+v, %v", p, err)
+			}
+		})
 	}
 }

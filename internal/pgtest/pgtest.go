@@ -91,6 +91,12 @@ var (
 // and removes every cluster they started, whatever the outcome. Call it
 // from TestMain; it does not return.
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main for a TestMain that has more to clean up after the tests:
+// it returns the exit code instead of exiting.
+func Run(m *testing.M) int {
 	mainActive.Store(true)
 	// An interrupted run (Ctrl-C, kill) still removes its clusters.
 	sig := make(chan os.Signal, 1)
@@ -104,7 +110,7 @@ func Main(m *testing.M) {
 	code := m.Run()
 	signal.Stop(sig)
 	closeAll()
-	os.Exit(code)
+	return code
 }
 
 func closeAll() {
