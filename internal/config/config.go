@@ -140,6 +140,9 @@ func (p Protector) pkcs11Errors() []string {
 	if p.MasterKeyFile != "" || p.MasterKeyEnv != "" {
 		errs = append(errs, "protector.master_key_file and master_key_env are for the software protector; the pkcs11 protector's master key is protector.master_key_id in the token")
 	}
+	if len(p.PreviousMasterKeyFiles) > 0 || len(p.PreviousMasterKeyEnvs) > 0 {
+		errs = append(errs, "protector.previous_master_key_files and previous_master_key_envs are for the software protector; use protector.previous_master_key_ids with pkcs11")
+	}
 	current := p.MasterKeyID
 	if current == "" {
 		current = DefaultMasterKeyID

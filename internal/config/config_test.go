@@ -187,6 +187,7 @@ func TestProtectorPKCS11(t *testing.T) {
 		{name: "two pins", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, pin_file: /f}", wantErr: "exactly one of protector.pin_file"},
 		{name: "software key with pkcs11", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, master_key_file: /k}", wantErr: "are for the software protector"},
 		{name: "pkcs11 field with software", protector: "{kind: software, master_key_file: /k, token_label: t}", wantErr: "are for the pkcs11 protector"},
+		{name: "software previous masters with pkcs11", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, previous_master_key_files: [/old]}", wantErr: "use protector.previous_master_key_ids"},
 		{name: "previous is current", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, previous_master_key_ids: [s3kms-master]}", wantErr: `lists the current master key id "s3kms-master"`},
 		{name: "previous twice", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, master_key_id: b, previous_master_key_ids: [a, a]}", wantErr: `lists "a" twice`},
 		{name: "previous empty", protector: "{kind: pkcs11, module: /m.so, token_label: t, pin_env: P, previous_master_key_ids: [\"\"]}", wantErr: "empty entry"},
