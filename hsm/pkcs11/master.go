@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pkcs11
 
 import (
@@ -7,10 +9,6 @@ import (
 
 	p11 "github.com/miekg/pkcs11"
 )
-
-// DefaultMasterKeyID is the CKA_ID of the master key when
-// Config.MasterKeyID is empty.
-const DefaultMasterKeyID = "s3kms-master"
 
 // masterTemplate is the complete template of a master key: an AES-256
 // token object that only wraps and unwraps, never leaves the token

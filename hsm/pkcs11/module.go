@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pkcs11
 
 import (
@@ -9,21 +11,6 @@ import (
 	"sync"
 
 	p11 "github.com/miekg/pkcs11"
-)
-
-// Typed start-up errors. They are wrapped with context; test them with
-// errors.Is.
-var (
-	// ErrModule: the PKCS#11 library is missing or cannot be loaded or
-	// initialized.
-	ErrModule = errors.New("pkcs11: cannot load PKCS#11 module")
-	// ErrToken: no token carries the configured label.
-	ErrToken = errors.New("pkcs11: no token with that label")
-	// ErrPIN: the token refused the PIN (incorrect, wrong length or
-	// locked).
-	ErrPIN = errors.New("pkcs11: login failed")
-	// ErrNoMaster: the token has no key with the master key's CKA_ID.
-	ErrNoMaster = errors.New("pkcs11: no master key in the token (run s3kms kms hsm init)")
 )
 
 // module is one loaded and initialized PKCS#11 library. PKCS#11 state is

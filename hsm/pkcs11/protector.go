@@ -1,3 +1,5 @@
+//go:build cgo
+
 package pkcs11
 
 import (
@@ -28,30 +30,6 @@ var (
 	_ kms.RootKey   = (*rootKey)(nil)
 	_ sealed.PRF    = (*rootKey)(nil).PRF
 )
-
-// Config says where the master key lives.
-type Config struct {
-	Module      string // path of the PKCS#11 library
-	TokenLabel  string
-	PIN         string
-	MasterKeyID string // CKA_ID (as given, bytes of the string) of the master key object; default "s3kms-master"
-	// PreviousMasterKeyIDs are older masters kept in the token after a
-	// master rotation; roots wrapped under them still open.
-	PreviousMasterKeyIDs []string
-}
-
-func (c Config) withDefaults() Config {
-	if c.MasterKeyID == "" {
-		c.MasterKeyID = DefaultMasterKeyID
-	}
-	return c
-}
-
-// Format prints the configuration without the PIN.
-func (c Config) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "pkcs11.Config{Module: %q, TokenLabel: %q, PIN: [redacted], MasterKeyID: %q, PreviousMasterKeyIDs: %q}",
-		c.Module, c.TokenLabel, c.MasterKeyID, c.PreviousMasterKeyIDs)
-}
 
 // master is a master key found in the token at New.
 type master struct {

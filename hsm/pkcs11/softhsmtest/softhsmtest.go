@@ -1,3 +1,5 @@
+//go:build cgo
+
 // Package softhsmtest makes hermetic SoftHSM2 tokens for tests of the
 // pkcs11 protector and of the commands that use it.
 //
