@@ -197,19 +197,25 @@ func (p *Protector) destroy(sh p11.SessionHandle, h p11.ObjectHandle) error {
 	return nil
 }
 
+// sessionFor checks a wrapped root's size and takes a session for it; the
+// caller puts the session back.
+func (p *Protector) sessionFor(ctx context.Context, wrapped []byte) (p11.SessionHandle, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(wrapped) != wrappedRootSize {
+		return 0, kms.Errorf(kms.EDecrypt, "wrapped root key has the wrong size for master key %s", p.masters[0].id)
+	}
+	return p.acquire(ctx)
+}
+
 // OpenRoot unwraps a root with CKM_AES_KEY_WRAP_PAD into a sensitive,
 // non-extractable generic-secret session object usable only for
 // CKM_SHA256_HMAC. It tries the current master, then the previous ones.
 // It returns EDecrypt if none opens wrapped, EUnavailable if the HSM
 // cannot be reached.
 func (p *Protector) OpenRoot(ctx context.Context, wrapped []byte) (kms.RootKey, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if len(wrapped) != wrappedRootSize {
-		return nil, kms.Errorf(kms.EDecrypt, "wrapped root key has the wrong size for master key %s", p.masters[0].id)
-	}
-	sh, err := p.acquire(ctx)
+	sh, err := p.sessionFor(ctx, wrapped)
 	if err != nil {
 		return nil, err
 	}
@@ -231,13 +237,7 @@ func (p *Protector) OpenRoot(ctx context.Context, wrapped []byte) (kms.RootKey, 
 // under the current master and destroys the object. The root is never in
 // clear outside the HSM. Errors are those of OpenRoot.
 func (p *Protector) RewrapRoot(ctx context.Context, wrapped []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if len(wrapped) != wrappedRootSize {
-		return nil, kms.Errorf(kms.EDecrypt, "wrapped root key has the wrong size for master key %s", p.masters[0].id)
-	}
-	sh, err := p.acquire(ctx)
+	sh, err := p.sessionFor(ctx, wrapped)
 	if err != nil {
 		return nil, err
 	}
