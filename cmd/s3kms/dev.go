@@ -23,6 +23,7 @@ import (
 type devOptions struct {
 	dataDir    string
 	kmsAddr    string
+	kmipAddr   string
 	s3Addr     string
 	s3HTTPAddr string
 	logLvl     string
@@ -64,6 +65,7 @@ A data directory stays with the protector it was created with.`,
 	f := cmd.Flags()
 	f.StringVar(&o.dataDir, "data-dir", defaultDevDir(), "directory for keys, certificates and databases")
 	f.StringVar(&o.kmsAddr, "kms-addr", "127.0.0.1:7373", "address of the KMS HTTPS API")
+	f.StringVar(&o.kmipAddr, "kmip-addr", "127.0.0.1:5696", "address of the KMIP listener (mutual TLS; empty disables KMIP)")
 	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:9000", "address of the S3 API (HTTPS)")
 	f.StringVar(&o.s3HTTPAddr, "s3-http-addr", "", "also serve the S3 API over plain HTTP on this address (off by default)")
 	f.StringVar(&o.logLvl, "log-level", "info", "debug, info, warn or error")
@@ -114,6 +116,7 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 	}
 	cfg := config.DefaultKMS()
 	cfg.Listen = o.kmsAddr
+	cfg.KMIP.Listen = o.kmipAddr
 	kmsCert, kmsKey := set.Files("kms")
 	cfg.TLS = config.TLS{Cert: kmsCert, Key: kmsKey, ClientCA: set.CAFile()}
 	cfg.Store = config.Store{Driver: "sqlite", Path: filepath.Join(dir, "kms.db")}
@@ -250,6 +253,11 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	if a := s3rt.HTTPAddr(); a != "" {
 		env = append(env, [2]string{"S3KMS_S3_HTTP_ENDPOINT", "http://" + dialAddr(a)})
 	}
+	if a := rt.KMIPAddr(); a != "" {
+		// host:port; the admin certificate above is a KMIP client
+		// certificate too.
+		env = append(env, [2]string{"S3KMS_KMIP_ADDR", dialAddr(a)})
+	}
 	envFile := filepath.Join(dir, "dev.env")
 	if err := writeEnvFile(envFile, env); err != nil {
 		return err
@@ -258,6 +266,9 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	fmt.Fprintf(out, "s3kms dev is running (data in %s)\n", dir)
 	fmt.Fprintf(out, "  KMS API:  https://%s (mutual TLS)\n", dialAddr(rt.Addr()))
 	fmt.Fprintf(out, "  S3 API:   %s\n", s3URL)
+	if a := rt.KMIPAddr(); a != "" {
+		fmt.Fprintf(out, "  KMIP:     %s (mutual TLS, admin certificate)\n", dialAddr(a))
+	}
 	if p := cfg.Protector; p.Kind == "pkcs11" {
 		fmt.Fprintf(out, "  Keys:     under master key %q in PKCS#11 token %q (%s)\n", p.MasterKeyID, p.TokenLabel, p.Module)
 	}

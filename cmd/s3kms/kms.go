@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/s3kms/s3kms/api"
+	"github.com/s3kms/s3kms/api/kmip"
 	"github.com/s3kms/s3kms/hsm/software"
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pki"
@@ -25,7 +26,7 @@ func newKMSCmd() *cobra.Command {
 	var configFile string
 	serve := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the data-key and admin API over HTTPS with mutual TLS",
+		Short: "Serve the data-key and admin API over HTTPS with mutual TLS (and KMIP if configured)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.LoadKMS(configFile)
@@ -38,6 +39,9 @@ func newKMSCmd() *cobra.Command {
 				return err
 			}
 			logger.Info("kms listening", "addr", rt.Addr())
+			if a := rt.KMIPAddr(); a != "" {
+				logger.Info("kmip listening", "addr", a)
+			}
 			<-cmd.Context().Done()
 			return rt.Close()
 		},
@@ -132,8 +136,10 @@ type kmsRuntime struct {
 	protector kms.Protector
 	store     *database
 	ln        net.Listener
+	kmipLn    net.Listener // nil when KMIP is off
 	cancel    context.CancelFunc
 	done      chan struct{}
+	kmipDone  chan struct{}
 }
 
 // closeProtector closes a protector that holds resources (HSM sessions).
@@ -183,12 +189,36 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	if err != nil {
 		return nil, err
 	}
+	var kmipSrv *kmip.Server
+	if cfg.KMIP.Listen != "" {
+		if kmipSrv, err = kmip.NewServer(kmip.Config{Service: svc, TLSConfig: tlsCfg, Logger: logger}); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
+	var kmipLn net.Listener
+	if kmipSrv != nil {
+		if kmipLn, err = net.Listen("tcp", cfg.KMIP.Listen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("kmip: %w", err)
+		}
+	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, cancel: cancel, done: make(chan struct{})}
+	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, kmipLn: kmipLn,
+		cancel: cancel, done: make(chan struct{}), kmipDone: make(chan struct{})}
+	go func() {
+		defer close(rt.kmipDone)
+		if kmipSrv == nil {
+			return
+		}
+		// Serve closes every KMIP connection when rctx ends.
+		if err := kmipSrv.Serve(rctx, kmipLn); err != nil {
+			logger.Error("kmip server stopped", "err", err)
+		}
+	}()
 	go func() {
 		defer close(rt.done)
 		// ServeListener drains in-flight requests when rctx ends.
@@ -222,10 +252,19 @@ func reapLoop(ctx context.Context, svc *kms.Service, logger *slog.Logger) {
 // Addr is the address the API listens on.
 func (rt *kmsRuntime) Addr() string { return rt.ln.Addr().String() }
 
+// KMIPAddr is the address KMIP listens on, or "" when KMIP is off.
+func (rt *kmsRuntime) KMIPAddr() string {
+	if rt.kmipLn == nil {
+		return ""
+	}
+	return rt.kmipLn.Addr().String()
+}
+
 // Close drains in-flight requests and releases everything.
 func (rt *kmsRuntime) Close() error {
 	rt.cancel()
 	<-rt.done
+	<-rt.kmipDone
 	_ = rt.service.Close()
 	closeProtector(rt.protector)
 	rt.store.Close()

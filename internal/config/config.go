@@ -24,7 +24,10 @@ type KMS struct {
 	// Listen is the address of the HTTPS data-key and admin API.
 	Listen string `yaml:"listen"`
 	TLS    TLS    `yaml:"tls"`
-	Store  Store  `yaml:"store"`
+	// KMIP serves KMIP (TTLV over TLS) with the same certificate, client
+	// CA and policy as the HTTPS API. Off unless kmip.listen is set.
+	KMIP  KMIP  `yaml:"kmip"`
+	Store Store `yaml:"store"`
 	// Protector guards root keys: "software" (master key file or env) or
 	// "pkcs11" (a master key object in an HSM token).
 	Protector Protector `yaml:"protector"`
@@ -44,6 +47,13 @@ type TLS struct {
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"`
+}
+
+// KMIP configures the KMIP listener.
+type KMIP struct {
+	// Listen is the address of the KMIP listener (KMIP's port is 5696);
+	// empty disables KMIP.
+	Listen string `yaml:"listen"`
 }
 
 // Store selects the key store.

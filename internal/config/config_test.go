@@ -49,6 +49,7 @@ func TestLoadKMS(t *testing.T) {
 	const file = `
 listen: 127.0.0.1:9000
 tls: {cert: /c, key: /k, client_ca: /ca}
+kmip: {listen: ":5696"}
 store: {driver: postgres, dsn: "${TEST_S3KMS_DSN}"}
 protector: {kind: software, master_key_env: S3KMS_MASTER_KEY}
 cache: {size: 5, ttl: 1m}
@@ -74,6 +75,12 @@ policies:
 	}
 	if cfg.Deletion.MinDays != 7 {
 		t.Errorf("defaults lost: %+v", cfg.Deletion)
+	}
+	if cfg.KMIP.Listen != ":5696" {
+		t.Errorf("kmip.listen = %q", cfg.KMIP.Listen)
+	}
+	if DefaultKMS().KMIP.Listen != "" {
+		t.Error("KMIP must be off by default")
 	}
 	if cfg.Policies[0].Identities[0] != "123" {
 		t.Errorf("identities = %v", cfg.Policies[0].Identities)
