@@ -54,7 +54,7 @@ func parseSeq(b []byte, depth int) ([]node, error) {
 	for len(b) > 0 {
 		t := ttlv.TTLV(b)
 		if err := t.ValidHeader(); err != nil {
-			return nil, fmt.Errorf("at offset %d: %w", len(b), err)
+			return nil, fmt.Errorf("invalid TTLV header: %w", err)
 		}
 		// FullLen cannot panic: ValidHeader accepted the type.
 		full := t.FullLen()
