@@ -450,9 +450,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5696)
-    p.add_argument("--cert", required=True, help="client certificate (PEM)")
-    p.add_argument("--key", required=True, help="client key (PEM)")
-    p.add_argument("--ca", required=True, help="CA of the server (PEM)")
+    p.add_argument("--cert", help="client certificate (PEM); required")
+    p.add_argument("--key", help="client key (PEM); required")
+    p.add_argument("--ca", help="CA of the server (PEM); required")
     p.add_argument("--version", choices=sorted(VERSIONS), default="1.2")
     p.add_argument("--tls", choices=sorted(TLS), default="default",
                    help="default: negotiate (TLS 1.3 with Go); 1.2: force")
@@ -465,6 +465,8 @@ def main():
     if args.list:
         print("\n".join(Runner.SCENARIOS))
         return 0
+    if not (args.cert and args.key and args.ca):
+        p.error("--cert, --key and --ca are required")
     names = args.scenarios or Runner.SCENARIOS
     for n in names:
         if n not in Runner.SCENARIOS:

@@ -158,6 +158,17 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 			op = reqItems[i].Child("Operation").Value
 		}
 		path := fmt.Sprintf("BatchItem[%d] %s", i, op)
+		if st := node.Child("ResultStatus"); st != nil {
+			if got := find(gotItems[i].ValueStructure(), "ResultStatus"); got != nil && xmlValue(got) != st.Value {
+				detail := ""
+				for _, tag := range []string{"ResultReason", "ResultMessage"} {
+					if v := find(gotItems[i].ValueStructure(), tag); v != nil {
+						detail += " " + xmlValue(v)
+					}
+				}
+				return fmt.Errorf("%s: result %s%s, want %s", path, xmlValue(got), detail, st.Value)
+			}
+		}
 		for _, c := range node.Children {
 			if c.Tag == "ResultMessage" || c.Tag == "ResponsePayload" {
 				continue
@@ -270,7 +281,7 @@ func (r *replay) compareFree(node *Node, want, got ttlv.TTLV, path string, free 
 		return nil
 	}
 	if !bytes.Equal(got[:got.FullLen()], want[:want.FullLen()]) {
-		return fmt.Errorf("%s: got %v, want %s", path, got.Value(), node.Value)
+		return fmt.Errorf("%s: got %s, want %s", path, xmlValue(got), node.Value)
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ func TestReplayScripted(t *testing.T) {
 			t.Errorf("perfect server: %v", res)
 		}
 		last := len(tc.Pairs) - 1
-		if res := Replay(scripted(t, tc, last), tc, all); res.Status != Fail || !strings.Contains(res.Detail, "ResultStatus") {
+		if res := Replay(scripted(t, tc, last), tc, all); res.Status != Fail || !strings.Contains(res.Detail, "result OperationFailed, want") {
 			t.Errorf("failing server: %v", res)
 		}
 		res := Replay(scripted(t, tc, -1), tc, noDestroy)
