@@ -22,6 +22,10 @@ if ! python3 -c 'import boto3' 2>/dev/null; then
   echo "missing: boto3 for python3 — install with: apt-get install python3-boto3" >&2
   missing=1
 fi
+if ! /usr/bin/python3 -c 'import kmip' 2>/dev/null; then
+  echo "missing: PyKMIP for /usr/bin/python3 — install with: apt-get install python3-pykmip (KMIP client tests)" >&2
+  missing=1
+fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 if [[ -z $pgbin && -z ${S3KMS_TEST_POSTGRES:-} ]]; then
   echo "missing: PostgreSQL server binaries — install with: apt-get install postgresql (or set S3KMS_TEST_POSTGRES to a DSN)" >&2
