@@ -6,11 +6,9 @@ package main
 // in-process, so under -race the server is checked too) exactly as a user
 // would, with the admin certificate dev.env names.
 //
-// Until the KMIP listener is part of `s3kms dev`, dev.env has no
-// S3KMS_KMIP_ADDR and both tests skip, saying so; with
-// S3KMS_REQUIRE_KMIP=1 they fail instead. Once the listener exists they run
-// whatever the server supports and fail on any failure of it; what it does
-// not support yet is listed in the log as not supported / blocked.
+// `s3kms dev` serves KMIP: the tests run whatever the server supports and
+// fail on any failure of it; what it does not support yet is listed in
+// the log as not supported / blocked.
 
 import (
 	"bufio"
@@ -42,8 +40,7 @@ const (
 // (S3KMS_CLIENT_CERT, S3KMS_CLIENT_KEY, S3KMS_CA_FILE): those of the
 // process environment if it sets S3KMS_KMIP_ADDR (a running dev whose
 // dev.env is sourced, or another KMIP server), else those of a fresh
-// `s3kms dev`. It skips (fails with S3KMS_REQUIRE_KMIP=1) when this
-// build's dev does not serve KMIP.
+// `s3kms dev`. It fails if dev does not serve KMIP.
 func kmipEnv(t *testing.T) (string, map[string]string) {
 	t.Helper()
 	var env map[string]string
@@ -58,10 +55,7 @@ func kmipEnv(t *testing.T) (string, map[string]string) {
 	}
 	addr := env["S3KMS_KMIP_ADDR"]
 	if addr == "" {
-		if os.Getenv("S3KMS_REQUIRE_KMIP") == "1" {
-			t.Fatal("S3KMS_REQUIRE_KMIP=1 but `s3kms dev` wrote no S3KMS_KMIP_ADDR to dev.env")
-		}
-		t.Skip("KMIP listener not in this build (dev.env has no S3KMS_KMIP_ADDR; S3KMS_REQUIRE_KMIP=1 makes this a failure)")
+		t.Fatal("`s3kms dev` wrote no S3KMS_KMIP_ADDR to dev.env: its KMIP listener is missing")
 	}
 	if _, rest, ok := strings.Cut(addr, "://"); ok {
 		addr = rest
