@@ -15,7 +15,7 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Add(encodeRequest(f, version{2, 0}, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
 		testItem{op: kmip14.OperationQuery, payload: queryPayload(kmip14.QueryFunctionQueryOperations)},
 		testItem{op: kmip14.OperationCreate}))
-	h := newHandler(nil)
+	h := newHandler(nil, nil)
 	sessions := []session{
 		{identity: "fuzz", known: true},
 		{identity: "stranger", known: false},
