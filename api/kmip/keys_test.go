@@ -438,3 +438,66 @@ func TestLocatePaging(t *testing.T) {
 		})
 	}
 }
+
+func TestStateChanges(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	ctx := kms.WithIdentity(context.Background(), ts.env.Admin.Identity)
+	v := version{1, 2}
+	create := func(t *testing.T) string {
+		it := mustSucceed(t, do(t, c, v, kmip14.OperationCreate, createPayload(v, kmip14.ObjectTypeSymmetricKey, aes(256)...)))
+		return textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier)[0]
+	}
+	tests := []struct {
+		name  string
+		steps []func(t *testing.T, id string) respItem
+		want  kms.State
+	}{
+		{"destroy pre-active", []func(*testing.T, string) respItem{
+			func(t *testing.T, id string) respItem { return do(t, c, v, kmip14.OperationDestroy, idOnly(id)) },
+		}, kms.StateDestroyed},
+		{"revoke pre-active", []func(*testing.T, string) respItem{
+			func(t *testing.T, id string) respItem {
+				return do(t, c, v, kmip14.OperationRevoke, revokePayload(id, kmip14.RevocationReasonCodeSuperseded))
+			},
+		}, kms.StateDeactivated},
+		{"revoke for key compromise", []func(*testing.T, string) respItem{
+			func(t *testing.T, id string) respItem { return do(t, c, v, kmip14.OperationActivate, idOnly(id)) },
+			func(t *testing.T, id string) respItem {
+				return do(t, c, v, kmip14.OperationRevoke, revokePayload(id, kmip14.RevocationReasonCodeKeyCompromise))
+			},
+		}, kms.StateCompromised},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := create(t)
+			for _, step := range tt.steps {
+				mustSucceed(t, step(t, id))
+			}
+			if info, err := ts.env.Service.GetKey(ctx, id); err != nil || info.State != tt.want {
+				t.Errorf("state = %s (%v), want %s", info.State, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBucketKeysAreNotKMIPObjects checks that SSE-S3 bucket root keys stay
+// out of KMIP: not found by id, not located.
+func TestBucketKeysAreNotKMIPObjects(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	ctx := kms.WithIdentity(context.Background(), ts.env.Admin.Identity)
+	id := kms.BucketKeyID("0123")
+	if _, err := ts.env.Service.CreateKey(ctx, kms.CreateKeyRequest{ID: id, Purpose: kms.PurposeBucketRoot}); err != nil {
+		t.Fatal(err)
+	}
+	v := version{1, 4}
+	mustFail(t, do(t, c, v, kmip14.OperationGetAttributes, idOnly(id)), kmip14.ResultReasonItemNotFound)
+	mustFail(t, do(t, c, v, kmip14.OperationRevoke, revokePayload(id, kmip14.RevocationReasonCodeKeyCompromise)),
+		kmip14.ResultReasonItemNotFound)
+	mustFail(t, do(t, c, v, kmip14.OperationDestroy, idOnly(id)), kmip14.ResultReasonItemNotFound)
+	p := mustSucceed(t, do(t, c, v, kmip14.OperationLocate, locatePayload(v, 0, 0))).ResponsePayload
+	if got := textChildren(p, kmip14.TagUniqueIdentifier); len(got) != 0 {
+		t.Errorf("Locate found %q", got)
+	}
+}
