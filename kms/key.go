@@ -65,7 +65,30 @@ type Key struct {
 	// Revision increases on every update; KeyStore.UpdateKey compares it
 	// to detect concurrent updates.
 	Revision int64
+	// Attributes are the KMIP attributes the registry keeps for KMIP
+	// clients. Set at creation; KeyStore.UpdateKey does not change them.
+	Attributes Attributes
 }
+
+// Attributes are a key's KMIP attributes that the registry does not model
+// itself. The kms package stores them and never interprets them.
+type Attributes struct {
+	// Names are the key's Name attribute values (text strings).
+	Names []string `json:"names,omitempty"`
+	// ObjectGroups are its Object Group values.
+	ObjectGroups []string `json:"object_groups,omitempty"`
+	// Algorithm is the Cryptographic Algorithm's KMIP enumeration name
+	// ("AES"); Length its Cryptographic Length in bits.
+	Algorithm string `json:"algorithm,omitempty"`
+	Length    int    `json:"length,omitempty"`
+	// UsageMask is the Cryptographic Usage Mask.
+	UsageMask int32 `json:"usage_mask,omitempty"`
+	// Custom holds custom attributes ("x-…") as text.
+	Custom map[string]string `json:"custom,omitempty"`
+}
+
+// MaxAttributesLen bounds the encoded size of a key's Attributes.
+const MaxAttributesLen = 16 << 10
 
 // PendingDeletion reports whether a deletion is scheduled.
 func (k *Key) PendingDeletion() bool { return k.DeletionDate != nil }

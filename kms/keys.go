@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -13,6 +14,8 @@ type CreateKeyRequest struct {
 	Description string
 	// State is StateActive (the default) or StatePreActive.
 	State State
+	// Attributes are stored with the key (KMIP attributes).
+	Attributes Attributes
 }
 
 // MaxDescriptionLen bounds key descriptions.
@@ -46,6 +49,9 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	if len(req.Description) > MaxDescriptionLen {
 		return Key{}, Errorf(EInvalid, "description longer than %d bytes", MaxDescriptionLen)
 	}
+	if b, err := json.Marshal(req.Attributes); err != nil || len(b) > MaxAttributesLen {
+		return Key{}, Errorf(EInvalid, "attributes longer than %d bytes", MaxAttributesLen)
+	}
 	wrapped, err := s.protector.GenerateRoot(ctx)
 	if err != nil {
 		return Key{}, protectorError(err)
@@ -55,7 +61,7 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	k = Key{
 		ID: req.ID, Purpose: req.Purpose, Exportable: req.Exportable, State: req.State,
 		Enabled: true, CurrentVersion: 1, Description: req.Description, Owner: string(id),
-		CreatedAt: now, UpdatedAt: now, Revision: 1,
+		CreatedAt: now, UpdatedAt: now, Revision: 1, Attributes: req.Attributes,
 	}
 	v := KeyVersion{
 		KeyID: req.ID, Version: 1, Wrapped: wrapped, Protector: s.protector.Kind(),

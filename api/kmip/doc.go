@@ -57,13 +57,28 @@
 //
 // # Operations
 //
-// This slice implements Discover Versions and Query (Query Operations,
-// Query Objects, Query Server Information with Vendor Identification
-// "s3kms"; Query Extension Map and the other functions report nothing).
-// The operation table (operationTable in ops.go) is the one place later
-// slices extend: Create, Register, Get, Get Attributes, Get Attribute
-// List, Add/Modify/Delete Attribute, Locate, Activate, Revoke, Destroy,
-// ReKey, Check, Encrypt, Decrypt, MAC and RNG Retrieve over kms.Service,
-// with ID Placeholder handling in the batch loop, the object types
-// Query Objects reports, and a real Undo once operations have effects.
+// Discover Versions; Query (Query Operations, Query Objects, Query Server
+// Information with Vendor Identification "s3kms"; Query Extension Map and
+// the other functions report nothing); Create (Symmetric Key, AES-256
+// only: a Pre-Active, non-exportable named kms key with a random UUID as
+// Unique Identifier, owned by the caller; Active when an Activation Date
+// not in the future is given); Activate; Revoke (Key or CA Compromise →
+// Compromised, any other reason → Deactivated); Destroy (refused while
+// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0);
+// Get Attributes and Get Attribute List (Unique Identifier, Object Type,
+// Cryptographic Algorithm, Length and Usage Mask, State, Name, Object
+// Group, Initial Date, Last Change Date and, in 1.x, custom x- attributes;
+// 1.x Attribute structures, 2.0 Attributes and Attribute References);
+// Locate (by Name, Object Type, State, Object Group, algorithm, length
+// and 1.x custom attributes; Maximum Items, Offset Items). Only named
+// keys are KMIP objects; bucket root keys are not found. The attributes
+// kms does not model live in kms.Key.Attributes. Create and Locate set the
+// batch's ID Placeholder; items without a Unique Identifier use it.
+//
+// Query Operations lists every row of the operation table not marked
+// unlisted: Create (AES-256 only; the profiles also need AES-128/192,
+// 3DES and the Digest attribute) and Locate (the OASIS cases locate
+// objects that Register makes) are served but not listed yet. Still to
+// come: Register, Get, Add/Modify/Delete Attribute, ReKey, Check,
+// Encrypt, Decrypt, MAC and RNG Retrieve, and a real Undo.
 package kmip

@@ -1,13 +1,21 @@
 package kmip
 
 import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gemalto/kmip-go/kmip14"
+
+	"github.com/s3kms/s3kms/api/apitest"
+	"github.com/s3kms/s3kms/kms"
 )
 
 // FuzzHandleMessage feeds arbitrary bytes to the request decoder and
-// dispatcher with a fake identity. It must never panic and must always
+// dispatcher, as the policy's admin and as an unknown identity, over a
+// real KMS. It must never panic and must always
 // produce a Response Message that our own parser accepts. Seeds are in
 // testdata/fuzz/FuzzHandleMessage.
 func FuzzHandleMessage(f *testing.F) {
@@ -15,14 +23,21 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Add(encodeRequest(f, version{2, 0}, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
 		testItem{op: kmip14.OperationQuery, payload: queryPayload(kmip14.QueryFunctionQueryOperations)},
 		testItem{op: kmip14.OperationCreate}))
-	h := newHandler(nil)
+	f.Add(encodeRequest(f, version{1, 4}, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
+		testItem{op: kmip14.OperationCreate, payload: createPayload(version{1, 4}, kmip14.ObjectTypeSymmetricKey, aes(256)...)},
+		testItem{op: kmip14.OperationGetAttributes}, testItem{op: kmip14.OperationLocate}))
+	// A real KMS, so that key operations run rather than fail on a nil
+	// service (the handler would recover, but the inputs would test less).
+	env := apitest.New(f, apitest.Options{})
+	var logged syncBuffer
+	h := newHandler(env.Service, slog.New(slog.NewTextHandler(&logged, nil)))
 	sessions := []session{
-		{identity: "fuzz", known: true},
+		{identity: env.Admin.Identity, known: true},
 		{identity: "stranger", known: false},
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, s := range sessions {
-			resp := h.handleMessage(t.Context(), s, b)
+			resp := h.handleMessage(kms.WithIdentity(t.Context(), s.identity), s, b)
 			n, err := parseTTLV(resp)
 			if err != nil || n.tag != kmip14.TagResponseMessage {
 				t.Fatalf("invalid response (%v)", err)
@@ -30,6 +45,27 @@ func FuzzHandleMessage(f *testing.F) {
 			if len(n.children(kmip14.TagBatchItem)) == 0 {
 				t.Fatal("response without batch items")
 			}
+			if out := logged.String(); strings.Contains(out, "panic") {
+				t.Fatalf("the handler recovered from a panic:\n%s", out)
+			}
 		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -11,10 +11,9 @@ import (
 // Information.
 const vendorIdentification = "s3kms"
 
-// objectTypes are the managed object types the server handles. The key
-// operations of a later slice add Symmetric Key, Secret Data and Opaque
-// Object; until then the server holds no KMIP object.
-var objectTypes []kmip14.ObjectType
+// objectTypes are the managed object types the server handles. Register
+// will add Secret Data and Opaque Object.
+var objectTypes = []kmip14.ObjectType{kmip14.ObjectTypeSymmetricKey}
 
 // query answers Query. Query Functions the server has nothing to report
 // for (Extension List and Map, Application Namespaces, Attestation
@@ -54,7 +53,10 @@ func (h *handler) query(c call) (encodeFunc, error) {
 // supportedOperations lists the operation table's rows in a stable order.
 func (h *handler) supportedOperations() []kmip14.Operation {
 	ops := make([]kmip14.Operation, 0, len(h.ops))
-	for op := range h.ops {
+	for op, row := range h.ops {
+		if row.unlisted {
+			continue
+		}
 		ops = append(ops, op)
 	}
 	slices.Sort(ops)

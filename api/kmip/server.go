@@ -91,7 +91,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.h = newHandler(s.log)
+	s.h = newHandler(s.svc, s.log)
 	return s, nil
 }
 

@@ -77,8 +77,12 @@ func TestQuery(t *testing.T) {
 			if err := ttlv.Unmarshal(it.ResponsePayload, &p); err != nil {
 				t.Fatal(err)
 			}
-			wantOps := []kmip14.Operation{kmip14.OperationQuery, kmip14.OperationDiscoverVersions}
-			if !slices.Equal(p.Operation, wantOps) || p.VendorIdentification != "s3kms" || len(p.Extra) != 0 {
+			// Create and Locate are served but not listed (see ops.go).
+			wantOps := []kmip14.Operation{kmip14.OperationGetAttributes,
+				kmip14.OperationGetAttributeList, kmip14.OperationActivate, kmip14.OperationRevoke,
+				kmip14.OperationDestroy, kmip14.OperationQuery, kmip14.OperationDiscoverVersions}
+			if !slices.Equal(p.Operation, wantOps) || p.VendorIdentification != "s3kms" || len(p.Extra) != 0 ||
+				!slices.Equal(p.ObjectType, []kmip14.ObjectType{kmip14.ObjectTypeSymmetricKey}) {
 				t.Errorf("query payload = %+v", p)
 			}
 		})
@@ -97,7 +101,10 @@ func TestItemFailures(t *testing.T) {
 		item   testItem
 		reason kmip14.ResultReason
 	}{
-		{"unknown operation", admin, version{1, 4}, testItem{op: kmip14.OperationCreate, id: []byte{1}}, kmip14.ResultReasonOperationNotSupported},
+		{"unknown operation", admin, version{1, 4}, testItem{op: kmip14.OperationEncrypt, id: []byte{1}}, kmip14.ResultReasonOperationNotSupported},
+		{"get not yet supported", admin, version{1, 4}, testItem{op: kmip14.OperationGet, payload: func(e *ttlv.Encoder) {
+			e.EncodeTextString(kmip14.TagUniqueIdentifier, "00000000-0000-4000-8000-000000000000")
+		}}, kmip14.ResultReasonOperationNotSupported},
 		{"unassigned operation", admin, version{1, 2}, testItem{op: 0x7777}, kmip14.ResultReasonOperationNotSupported},
 		{"unsupported version", admin, version{3, 0}, query, kmip14.ResultReasonInvalidMessage},
 		{"unsupported minor", admin, version{1, 5}, query, kmip14.ResultReasonInvalidMessage},
@@ -298,7 +305,7 @@ func TestNestingIsBounded(t *testing.T) {
 		binary.BigEndian.PutUint32(b[8*i:], 0x42007801)
 		binary.BigEndian.PutUint32(b[8*i+4:], uint32(8*(depth-i-1)))
 	}
-	h := newHandler(nil)
+	h := newHandler(nil, nil)
 	resp := h.handleMessage(t.Context(), session{}, b)
 	if it := decodeResponse(t, resp).BatchItem[0]; it.ResultReason != kmip14.ResultReasonInvalidMessage {
 		t.Errorf("item = %+v", it)

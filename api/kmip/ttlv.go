@@ -3,6 +3,7 @@ package kmip
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/gemalto/kmip-go/ttlv"
 )
@@ -142,4 +143,20 @@ func (n node) structure() error {
 		return n.typeError(ttlv.TypeStructure)
 	}
 	return nil
+}
+
+// text returns the value of a Text String.
+func (n node) text() (string, error) {
+	if n.typ != ttlv.TypeTextString {
+		return "", n.typeError(ttlv.TypeTextString)
+	}
+	return string(n.val), nil
+}
+
+// dateTime returns the value of a Date-Time.
+func (n node) dateTime() (time.Time, error) {
+	if n.typ != ttlv.TypeDateTime {
+		return time.Time{}, n.typeError(ttlv.TypeDateTime)
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(n.val)), 0).UTC(), nil
 }

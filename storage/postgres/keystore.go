@@ -30,7 +30,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 	}
 	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, rows.KeyArgs(k, codec{})...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 	}
 	err = s.db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}

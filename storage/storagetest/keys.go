@@ -442,3 +442,33 @@ func testTimeRoundTrip(t *testing.T, s Store) {
 		})
 	}
 }
+
+// testAttributes checks that a key's KMIP attributes are stored at
+// creation, returned by GetKey and ListKeys, and left alone by UpdateKey.
+func testAttributes(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := testKey("with-attributes")
+	k.Attributes = kms.Attributes{
+		Names: []string{"one", "two"}, ObjectGroups: []string{"g"}, Algorithm: "AES", Length: 256,
+		UsageMask: 12, Custom: map[string]string{"x-purpose": "test"},
+	}
+	create(t, s, k)
+	got, err := s.GetKey(ctx, k.ID)
+	must(t, err)
+	equalKey(t, got, k)
+	list, err := s.ListKeys(ctx, "with-attributer", 1)
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("ListKeys: %d keys, want 1", len(list))
+	}
+	equalKey(t, list[0], k)
+	k2 := got
+	k2.Attributes = kms.Attributes{Names: []string{"changed"}}
+	k2.State = kms.StateActive
+	must(t, s.UpdateKey(ctx, k2, nil))
+	got, err = s.GetKey(ctx, k.ID)
+	must(t, err)
+	want := k
+	want.State, want.Revision = kms.StateActive, k.Revision+1
+	equalKey(t, got, want)
+}

@@ -172,6 +172,7 @@ func ExerciseKeyStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"ListKeysByteOrder", testListKeysByteOrder},
 		{"UpdateKeyCAS", testUpdateKeyCAS},
 		{"UpdateKeyImmutableFields", testUpdateKeyImmutableFields},
+		{"Attributes", testAttributes},
 		{"UpdateKeyAddVersion", testUpdateKeyAddVersion},
 		{"UpdateKeyDuplicateVersion", testUpdateKeyDuplicateVersion},
 		{"UpdateKeyConcurrent", testUpdateKeyConcurrent},

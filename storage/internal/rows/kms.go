@@ -1,12 +1,17 @@
 package rows
 
-import "github.com/s3kms/s3kms/kms"
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/s3kms/s3kms/kms"
+)
 
 // Columns of keys and key_versions, in ScanKey's and KeyArgs' order and
 // ScanVersion's and VersionArgs' order.
 const (
 	KeyCols = `id, purpose, exportable, state, enabled, current_version,
-	description, owner, created_at, updated_at, deletion_date, revision`
+	description, owner, created_at, updated_at, deletion_date, revision, attributes`
 	VersionCols = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
 )
 
@@ -22,8 +27,12 @@ func CheckFirstVersion(k kms.Key, v kms.KeyVersion) (kms.KeyVersion, error) {
 
 // KeyArgs are k's values for KeyCols.
 func KeyArgs(k kms.Key, c Codec) []any {
+	attrs, err := json.Marshal(k.Attributes)
+	if err != nil {
+		panic(err) // strings, ints and a map of strings always marshal
+	}
 	return []any{k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
-		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision}
+		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision, string(attrs)}
 }
 
 // VersionArgs are v's values for VersionCols.
@@ -38,12 +47,15 @@ func VersionArgs(v kms.KeyVersion, c Codec) []any {
 // ScanKey reads a row of KeyCols.
 func ScanKey(row Scanner, c Codec) (kms.Key, error) {
 	var k kms.Key
-	var purpose, state string
+	var purpose, state, attrs string
 	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
 		&k.Description, &k.Owner, c.ScanTime(&k.CreatedAt), c.ScanTime(&k.UpdatedAt),
-		c.ScanNullTime(&k.DeletionDate), &k.Revision)
+		c.ScanNullTime(&k.DeletionDate), &k.Revision, &attrs)
 	if err != nil {
 		return kms.Key{}, err
+	}
+	if err := json.Unmarshal([]byte(attrs), &k.Attributes); err != nil {
+		return kms.Key{}, fmt.Errorf("key %q: attributes: %w", k.ID, err)
 	}
 	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
 	k.CreatedAt, k.UpdatedAt, k.DeletionDate = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), UTC(k.DeletionDate)

@@ -1,0 +1,158 @@
+package kmip
+
+import (
+	"slices"
+
+	"github.com/gemalto/kmip-go/kmip14"
+	"github.com/gemalto/kmip-go/ttlv"
+
+	"github.com/s3kms/s3kms/kms"
+)
+
+// maxLocate bounds the identifiers one Locate returns when the request
+// sets no Maximum Items.
+const maxLocate = 1000
+
+// filter is one Locate criterion: a key matches when match says so.
+type filter func(k kms.Key) bool
+
+// locateFilters turns Locate's attributes into filters. Supported: Name,
+// Object Type, State, Object Group, Cryptographic Algorithm and Length,
+// and (1.x) custom attributes; anything else is refused rather than
+// silently ignored.
+func locateFilters(c call) ([]filter, bool, error) {
+	attrs, err := requestAttributes(c, false)
+	if err != nil {
+		return nil, false, err
+	}
+	var fs []filter
+	stateGiven := false
+	for _, a := range attrs {
+		switch {
+		case a.name == attrName:
+			n, err := nameValue(a.value)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(k kms.Key) bool { return slices.Contains(k.Attributes.Names, n) })
+		case a.name == attrObjectGroup:
+			g, err := textValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(k kms.Key) bool { return slices.Contains(k.Attributes.ObjectGroups, g) })
+		case a.name == attrObjectType:
+			t, err := enumValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(kms.Key) bool { return kmip14.ObjectType(t) == kmip14.ObjectTypeSymmetricKey })
+		case a.name == attrState:
+			s, err := enumValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			stateGiven = true
+			fs = append(fs, func(k kms.Key) bool { return kmipState(k.State) == kmip14.State(s) })
+		case a.name == attrAlgorithm:
+			v, err := enumValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(kms.Key) bool { return kmip14.CryptographicAlgorithm(v) == keyAlgorithm })
+		case a.name == attrLength:
+			v, err := intValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(kms.Key) bool { return v == keyLength })
+		case c.version.major < 2 && isCustom(a.name):
+			v, err := textValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			name := a.name
+			fs = append(fs, func(k kms.Key) bool {
+				got, ok := k.Attributes.Custom[name]
+				return ok && got == v
+			})
+		default:
+			return nil, false, fieldError("Locate by attribute %q is not supported", a.name)
+		}
+	}
+	return fs, stateGiven, nil
+}
+
+// locate answers Locate: the ids of the named keys the caller may read
+// that match every given attribute, in id order, after skipping Offset
+// Items and up to Maximum Items. Destroyed keys are found only when the
+// request asks for the Destroyed state. The first id found becomes the
+// batch's ID Placeholder.
+func (h *handler) locate(c call) (encodeFunc, error) {
+	maxItems, offset := int32(maxLocate), int32(0)
+	paging := false
+	if n, ok := c.payload.child(kmip14.TagMaximumItems); ok {
+		paging = true
+		v, err := n.integer()
+		if err != nil || v < 0 {
+			return nil, fieldError("invalid Maximum Items")
+		}
+		if v > 0 && v < maxItems {
+			maxItems = v
+		}
+	}
+	if n, ok := c.payload.child(kmip14.TagOffsetItems); ok {
+		paging = true
+		v, err := n.integer()
+		if err != nil || v < 0 {
+			return nil, fieldError("invalid Offset Items")
+		}
+		offset = v
+	}
+	fs, stateGiven, err := locateFilters(c)
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	matched := int32(0)
+	after := ""
+	for {
+		keys, next, err := h.svc.ListKeys(c.ctx, after, kms.MaxListLimit)
+		if err != nil {
+			return nil, err
+		}
+	keys:
+		for _, k := range keys {
+			if k.Purpose != kms.PurposeNamed || (k.State == kms.StateDestroyed && !stateGiven) {
+				continue
+			}
+			for _, f := range fs {
+				if !f(k) {
+					continue keys
+				}
+			}
+			matched++
+			if matched > offset && int32(len(found)) < maxItems {
+				found = append(found, k.ID)
+			}
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if len(found) > 0 {
+		*c.placeholder = found[0]
+	}
+	return func(e *ttlv.Encoder) error {
+		// Located Items (1.3 and later) counts every match; sent when the
+		// client pages (KMIP lets the server omit it).
+		if paging && (c.version.major >= 2 || c.version.minor >= 3) {
+			e.EncodeInteger(kmip14.TagLocatedItems, matched)
+		}
+		for _, id := range found {
+			e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
+		}
+		return nil
+	}, nil
+}
