@@ -76,6 +76,39 @@ type MasterRewrapper interface {
 	RewrapRoot(ctx context.Context, wrapped []byte) ([]byte, error)
 }
 
+// MaxMaterialSize is the longest key material a MaterialProtector wraps:
+// 64 bytes covers every symmetric key KMIP clients use (AES-128/192/256,
+// 3DES, HMAC keys up to SHA-512's block size).
+const MaxMaterialSize = 64
+
+// MaterialProtector is an optional ability of a Protector: wrapping key
+// material that is not a root, for keys whose versions hold the material
+// itself (KMIP Symmetric Keys that clients Get, Encrypt or Decrypt with).
+// Unlike a root, such material exists in clear outside the protector:
+// it is generated or imported in Go, and an exportable key is handed to
+// its client in clear. The protector only protects it at rest.
+//
+// The wrapping is RFC 5649 (AES Key Wrap with Padding) under the current
+// master key, as for roots; it is deterministic, so every implementation
+// produces the same bytes for the same master and material. Material
+// lengths are multiples of 8 bytes (8 to MaxMaterialSize): SoftHSM 2.6
+// zero-pads a key value to a multiple of 8 before CKM_AES_KEY_WRAP_PAD,
+// so other lengths would neither match the software protector nor
+// round-trip. Every KMIP symmetric key length (AES 16/24/32, 3DES 24) is
+// one; variable-length Secret Data needs its own encoding first.
+type MaterialProtector interface {
+	// WrapMaterial wraps 8, 16, ... MaxMaterialSize bytes under the
+	// current master key. Returns EInvalid for other lengths, EUnavailable if the
+	// protector cannot be reached.
+	WrapMaterial(ctx context.Context, plain []byte) ([]byte, error)
+	// UnwrapMaterial opens wrapped under the current master key or any
+	// previous one the protector was configured with and returns the
+	// material; the caller wipes it after use. Returns EDecrypt if
+	// wrapped opens under none of them or is corrupt, EUnavailable if the
+	// protector cannot be reached.
+	UnwrapMaterial(ctx context.Context, wrapped []byte) ([]byte, error)
+}
+
 // AuditLog is the append-only audit trail. Implementations must not allow
 // records to be changed or removed.
 type AuditLog interface {

@@ -17,4 +17,9 @@ func TestKnownAnswers(t *testing.T) {
 	}
 	defer p.Close()
 	hsmtest.ExerciseKnownAnswers(t, p)
+	ka, err := hsmtest.LoadKnownAnswers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hsmtest.ExerciseMaterialKnownAnswers(t, p, ka.Master)
 }

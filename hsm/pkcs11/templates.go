@@ -44,3 +44,25 @@ func rootTemplate() []*p11.Attribute { return secretSession(false, true) }
 // rewrapTemplate is a root opened to be wrapped again under a new master:
 // extractable only under wrapping, no HMAC.
 func rewrapTemplate() []*p11.Attribute { return secretSession(true, false) }
+
+// materialTemplate is KMIP key material imported to be wrapped under the
+// master: a sensitive session object, extractable only so that C_WrapKey
+// can wrap it, good for nothing else. The material was in clear in Go
+// before (it was generated or imported there): only roots never leave
+// the HSM.
+func materialTemplate(plain []byte) []*p11.Attribute {
+	return append(secretSession(true, false), p11.NewAttribute(p11.CKA_VALUE, plain))
+}
+
+// openMaterialTemplate is KMIP key material unwrapped to be read back:
+// not sensitive and extractable, so that C_GetAttributeValue returns
+// CKA_VALUE; good for nothing else. The object is destroyed right after.
+func openMaterialTemplate() []*p11.Attribute {
+	t := secretSession(true, false)
+	for i, a := range t {
+		if a.Type == p11.CKA_SENSITIVE {
+			t[i] = p11.NewAttribute(p11.CKA_SENSITIVE, false)
+		}
+	}
+	return t
+}

@@ -48,10 +48,11 @@ const RootKeySize = 32
 const wrappedRootSize = RootKeySize + 8
 
 var (
-	_ kms.Protector       = (*Protector)(nil)
-	_ kms.MasterRewrapper = (*Protector)(nil)
-	_ kms.RootKey         = (*rootKey)(nil)
-	_ sealed.PRF          = (*rootKey)(nil).PRF
+	_ kms.Protector         = (*Protector)(nil)
+	_ kms.MasterRewrapper   = (*Protector)(nil)
+	_ kms.MaterialProtector = (*Protector)(nil)
+	_ kms.RootKey           = (*rootKey)(nil)
+	_ sealed.PRF            = (*rootKey)(nil).PRF
 )
 
 // Protector is the software kms.Protector. It is safe for concurrent use.
@@ -217,6 +218,47 @@ func (p *Protector) unwrap(wrapped []byte) ([]byte, error) {
 		return nil, kms.Errorf(kms.EDecrypt, "wrapped key is not a %d-byte root key", RootKeySize)
 	}
 	return root, nil
+}
+
+// WrapMaterial wraps key material (a multiple of 8 bytes up to
+// kms.MaxMaterialSize; see kms.MaterialProtector)
+// (RFC 5649) under the current master key. It keeps no copy of plain.
+func (p *Protector) WrapMaterial(ctx context.Context, plain []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(plain) < 8 || len(plain) > kms.MaxMaterialSize || len(plain)%8 != 0 {
+		return nil, kms.Errorf(kms.EInvalid, "key material must be a multiple of 8 bytes from 8 to %d, got %d", kms.MaxMaterialSize, len(plain))
+	}
+	w, err := keywrap.Wrap(p.master, plain)
+	if err != nil {
+		return nil, kms.Wrap(kms.EInternal, err, "cannot wrap key material")
+	}
+	return w, nil
+}
+
+// UnwrapMaterial opens key material wrapped under the current master key
+// or, if that fails, under each previous one. It returns EDecrypt if
+// wrapped opens under none of them or is corrupt.
+func (p *Protector) UnwrapMaterial(ctx context.Context, wrapped []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(wrapped) < 16 || len(wrapped) > kms.MaxMaterialSize+8 || len(wrapped)%8 != 0 {
+		return nil, kms.Errorf(kms.EDecrypt, "wrapped key material has the wrong size for master key %s", p.id)
+	}
+	plain, err := keywrap.Unwrap(p.master, wrapped)
+	for i := 0; err != nil && i < len(p.previous); i++ {
+		plain, err = keywrap.Unwrap(p.previous[i].block, wrapped)
+	}
+	if err != nil {
+		msg := "wrapped key material does not open under master key " + p.id
+		if len(p.previous) > 0 {
+			msg += " or the previous master keys " + strings.Join(p.PreviousMasterKeyIDs(), ", ")
+		}
+		return nil, kms.Wrap(kms.EDecrypt, err, msg)
+	}
+	return plain, nil
 }
 
 // rootKey is an unwrapped root held in memory.

@@ -68,6 +68,7 @@ func TestKnownAnswers(t *testing.T) {
 		t.Fatalf("MasterKeyID = %s, vectors say %s", p.MasterKeyID(), ka.SoftwareMasterKeyID)
 	}
 	hsmtest.ExerciseKnownAnswers(t, p)
+	hsmtest.ExerciseMaterialKnownAnswers(t, p, ka.Master)
 	for _, v := range ka.Vectors {
 		w, err := p.WrapRoot(v.Root)
 		if err != nil || !bytes.Equal(w, v.Wrapped) {
