@@ -37,10 +37,18 @@ const (
 	PurposeBucketRoot Purpose = "bucket-root"
 	// PurposeNamed is a named key: an SSE-KMS key id or a KMIP-managed key.
 	PurposeNamed Purpose = "named"
+	// PurposeMaterial is a key whose versions hold symmetric key material
+	// (a KMIP Symmetric Key: AES or 3DES of Attributes.Algorithm and
+	// Attributes.Length) wrapped by a MaterialProtector, instead of a
+	// root. It cannot seal data keys (SSE) and has no KDF; see
+	// Service.ExportKey.
+	PurposeMaterial Purpose = "material"
 )
 
 // Valid reports whether p is one of the defined purposes.
-func (p Purpose) Valid() bool { return p == PurposeBucketRoot || p == PurposeNamed }
+func (p Purpose) Valid() bool {
+	return p == PurposeBucketRoot || p == PurposeNamed || p == PurposeMaterial
+}
 
 // Key is a key in the registry. Its material lives only in its versions,
 // wrapped under the master key by a Protector.

@@ -16,6 +16,11 @@ type CreateKeyRequest struct {
 	State State
 	// Attributes are stored with the key (KMIP attributes).
 	Attributes Attributes
+	// Material is imported key material (KMIP Register) for a
+	// PurposeMaterial key; nil to generate it from Attributes.Algorithm
+	// and Attributes.Length. Ignored (must be nil) for other purposes.
+	// CreateKey does not keep or wipe it.
+	Material []byte
 }
 
 // MaxDescriptionLen bounds key descriptions.
@@ -52,9 +57,18 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	if b, err := json.Marshal(req.Attributes); err != nil || len(b) > MaxAttributesLen {
 		return Key{}, Errorf(EInvalid, "attributes longer than %d bytes", MaxAttributesLen)
 	}
-	wrapped, err := s.protector.GenerateRoot(ctx)
+	if req.Material != nil && req.Purpose != PurposeMaterial {
+		return Key{}, Errorf(EInvalid, "only %s keys take imported material", PurposeMaterial)
+	}
+	var wrapped []byte
+	if req.Purpose == PurposeMaterial {
+		wrapped, err = s.wrapMaterial(ctx, req.Attributes, req.Material)
+	} else {
+		wrapped, err = s.protector.GenerateRoot(ctx)
+		err = protectorErrorOrNil(err)
+	}
 	if err != nil {
-		return Key{}, protectorError(err)
+		return Key{}, err
 	}
 	id, _ := IdentityFrom(ctx)
 	now := s.now().UTC()
@@ -374,12 +388,21 @@ func usable(k *Key, protect bool) error {
 		return Errorf(EDisabled, "key %q is pending deletion", k.ID)
 	case !k.Enabled:
 		return Errorf(EDisabled, "key %q is disabled", k.ID)
+	case k.Purpose == PurposeMaterial:
+		return Errorf(EInvalid, "key %q holds KMIP key material, not a root: it cannot seal data or add root versions", k.ID)
 	case k.State == StatePreActive:
 		return Errorf(EState, "key %q is not active yet", k.ID)
 	case protect && k.State != StateActive:
 		return Errorf(EState, "key %q is %s and cannot protect new data", k.ID, k.State)
 	}
 	return nil
+}
+
+func protectorErrorOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return protectorError(err)
 }
 
 // protectorError makes sure a protector failure carries a KMS code.

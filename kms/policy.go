@@ -22,13 +22,14 @@ const (
 	OpEncrypt  Op = "encrypt"  // encrypt a small payload
 	OpAudit    Op = "audit"    // read the audit log
 	OpMaster   Op = "master"   // master-key status and rotation (needs the key pattern "*")
+	OpExport   Op = "export"   // read an exportable key's material in clear (KMIP Get)
 	OpAll      Op = "*"
 )
 
 var knownOps = map[Op]bool{
 	OpCreate: true, OpRead: true, OpRotate: true, OpEnable: true, OpState: true,
 	OpDelete: true, OpGenerate: true, OpDecrypt: true, OpRewrap: true,
-	OpEncrypt: true, OpAudit: true, OpMaster: true, OpAll: true,
+	OpEncrypt: true, OpAudit: true, OpMaster: true, OpExport: true, OpAll: true,
 }
 
 // PolicyEntry grants operations on keys to a set of identities.
