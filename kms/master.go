@@ -96,7 +96,7 @@ func (s *Service) RotateMaster(ctx context.Context, batch int) (done, remaining 
 		return 0, 0, err
 	}
 	for _, v := range vs {
-		wrapped, err := rw.RewrapRoot(ctx, v.Wrapped)
+		wrapped, err := s.rewrapVersion(ctx, rw, v)
 		if err != nil {
 			if ErrorCode(err) == EDecrypt {
 				return done, 0, Wrap(EDecrypt, err, "key "+strconv.Quote(v.KeyID)+" version "+strconv.Itoa(v.Version)+
@@ -165,4 +165,26 @@ func (s *Service) appendEvents(ctx context.Context, events []AuditEvent) error {
 		events = events[n:]
 	}
 	return nil
+}
+
+// wrappedRootSize is the size of a wrapped root version: RFC 5649 of 32
+// bytes (an 8-byte integrity block and the key).
+const wrappedRootSize = 40
+
+// rewrapVersion re-wraps one version under the current master: a root in
+// the protector (RewrapRoot), or the material of a PurposeMaterial key,
+// whose wrapped form has another size than a root's, through
+// MaterialProtector (that material is exportable: it may be in clear in
+// this process).
+func (s *Service) rewrapVersion(ctx context.Context, rw MasterRewrapper, v KeyVersion) ([]byte, error) {
+	mp, ok := s.protector.(MaterialProtector)
+	if !ok || len(v.Wrapped) == wrappedRootSize {
+		return rw.RewrapRoot(ctx, v.Wrapped)
+	}
+	plain, err := mp.UnwrapMaterial(ctx, v.Wrapped)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	return mp.WrapMaterial(ctx, plain)
 }

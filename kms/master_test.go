@@ -349,3 +349,39 @@ func TestMasterRotationRefused(t *testing.T) {
 		t.Fatalf("audited refusals: %v", got)
 	}
 }
+
+// TestRotateMasterMaterialKeys re-wraps the material of KMIP-style keys
+// (AES-128, 3DES: wrapped sizes other than a root's) and of an AES-256 key
+// under the new master; the exported material is unchanged.
+func TestRotateMasterMaterialKeys(t *testing.T) {
+	db := openDB(t)
+	a, b := newMaster(t), newMaster(t)
+	ctx := kms.WithIdentity(context.Background(), adminID)
+	svcA := masterService(t, db, softwareProtector(t, a))
+	want := map[string][]byte{}
+	for id, attrs := range map[string]kms.Attributes{
+		"m-aes128": {Algorithm: kms.AlgorithmAES, Length: 128},
+		"m-aes256": {Algorithm: kms.AlgorithmAES, Length: 256},
+		"m-3des":   {Algorithm: kms.AlgorithmTripleDES, Length: 192},
+	} {
+		if _, err := svcA.CreateKey(ctx, kms.CreateKeyRequest{ID: id, Purpose: kms.PurposeMaterial, Exportable: true, Attributes: attrs}); err != nil {
+			t.Fatal(err)
+		}
+		_, m, err := svcA.ExportKey(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = m
+	}
+	svcB := masterService(t, db, softwareProtector(t, b, a))
+	if _, remaining, err := svcB.RotateMaster(ctx, 100); err != nil || remaining != 0 {
+		t.Fatalf("RotateMaster: %d remaining, %v", remaining, err)
+	}
+	svc := masterService(t, db, softwareProtector(t, b)) // the old master is gone
+	for id, m := range want {
+		_, got, err := svc.ExportKey(ctx, id)
+		if err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("%s after rotation: %v", id, err)
+		}
+	}
+}
