@@ -54,6 +54,17 @@ func (h *handler) kmipKey(c call, id string) (kms.Key, error) {
 	return info.Key, nil
 }
 
+// target resolves the request's Unique Identifier (or the batch's ID
+// Placeholder) to its key.
+func (h *handler) target(c call) (string, kms.Key, error) {
+	id, err := uniqueID(c)
+	if err != nil {
+		return "", kms.Key{}, err
+	}
+	k, err := h.kmipKey(c, id)
+	return id, k, err
+}
+
 // lifecycleError is the failure of an operation refused in the key's
 // current state: Permission Denied in KMIP 1.x, Wrong Key Lifecycle State
 // in 2.0.
@@ -167,11 +178,7 @@ func (h *handler) create(c call) (encodeFunc, error) {
 
 // activate answers Activate: Pre-Active keys become Active.
 func (h *handler) activate(c call) (encodeFunc, error) {
-	id, err := uniqueID(c)
-	if err != nil {
-		return nil, err
-	}
-	k, err := h.kmipKey(c, id)
+	id, k, err := h.target(c)
 	if err != nil {
 		return nil, err
 	}
@@ -224,11 +231,7 @@ func (h *handler) revoke(c call) (encodeFunc, error) {
 
 // destroy answers Destroy. An Active key is refused, as KMIP requires.
 func (h *handler) destroy(c call) (encodeFunc, error) {
-	id, err := uniqueID(c)
-	if err != nil {
-		return nil, err
-	}
-	k, err := h.kmipKey(c, id)
+	id, k, err := h.target(c)
 	if err != nil {
 		return nil, err
 	}
@@ -319,11 +322,7 @@ func (h *handler) getAttributes(c call) (encodeFunc, error) {
 // getAttributeList answers Get Attribute List: the names (1.x) or
 // Attribute References (2.0) of the key's attributes.
 func (h *handler) getAttributeList(c call) (encodeFunc, error) {
-	id, err := uniqueID(c)
-	if err != nil {
-		return nil, err
-	}
-	k, err := h.kmipKey(c, id)
+	id, k, err := h.target(c)
 	if err != nil {
 		return nil, err
 	}
