@@ -398,15 +398,23 @@ func (s *Server) readKey(h http.Header, prefix string, b s3node.Bucket, v s3node
 	case ck == nil:
 		return nil, s3err.Msg(s3err.InvalidRequest, msgNeedParameters)
 	}
-	oek, err := objcrypt.OpenCustomer(ck.Bytes(), v.Encryption.SealedKey, objectContext(b, v.Key, nil))
+	wrong := s3err.Msg(s3err.AccessDenied, msgWrongKey)
+	if inPlace {
+		wrong = s3err.Msg(s3err.InvalidRequest, msgKeyMismatch)
+	}
+	return openCustomer(ck, v.Encryption, b, v.Key, wrong)
+}
+
+// openCustomer opens the SSE-C object key sealed in info (an object or
+// upload of key in bucket b) with the customer's key: wrong is the answer
+// when the key is not the one it was sealed with.
+func openCustomer(ck *sse.CustomerKey, info *s3node.EncryptionInfo, b s3node.Bucket, key string, wrong error) (*objcrypt.ObjectKey, error) {
+	oek, err := objcrypt.OpenCustomer(ck.Bytes(), info.SealedKey, objectContext(b, key, nil))
 	if errors.Is(err, objcrypt.ErrWrongKey) {
-		if inPlace {
-			return nil, s3err.Msg(s3err.InvalidRequest, msgKeyMismatch)
-		}
-		return nil, s3err.Msg(s3err.AccessDenied, msgWrongKey)
+		return nil, wrong
 	}
 	if err != nil {
-		return nil, s3node.Errorf(s3node.EInternal, "", "sealed key of %s/%s: %v", v.Bucket, v.Key, err)
+		return nil, s3node.Errorf(s3node.EInternal, "", "sealed key of %s/%s: %v", b.Name, key, err)
 	}
 	return oek, nil
 }
@@ -469,12 +477,9 @@ func (s *Server) partKey(ctx context.Context, h http.Header, b s3node.Bucket, u 
 		return nil, s3err.Msg(s3err.InvalidRequest, msgUploadEncrypted)
 	}
 	if isC {
-		oek, err := objcrypt.OpenCustomer(ck.Bytes(), u.Encryption.SealedKey, objectContext(b, u.Key, nil))
-		if errors.Is(err, objcrypt.ErrWrongKey) {
-			return nil, s3err.Msg(s3err.InvalidRequest, msgKeyMismatch)
-		}
+		oek, err := openCustomer(ck, u.Encryption, b, u.Key, s3err.Msg(s3err.InvalidRequest, msgKeyMismatch))
 		if err != nil {
-			return nil, s3node.Errorf(s3node.EInternal, "", "sealed key of upload %s: %v", u.UploadID, err)
+			return nil, err
 		}
 		return &writeKey{info: u.Encryption, oek: oek}, nil
 	}
@@ -498,12 +503,9 @@ func (s *Server) checkCompleteKey(h http.Header, b s3node.Bucket, u s3node.Multi
 	if u.Encryption == nil || u.Encryption.Type != s3node.SSEC {
 		return "", s3err.Msg(s3err.InvalidRequest, msgNotApplicable)
 	}
-	oek, err := objcrypt.OpenCustomer(ck.Bytes(), u.Encryption.SealedKey, objectContext(b, u.Key, nil))
-	if errors.Is(err, objcrypt.ErrWrongKey) {
-		return "", s3err.Msg(s3err.InvalidRequest, msgKeyMismatch)
-	}
+	oek, err := openCustomer(ck, u.Encryption, b, u.Key, s3err.Msg(s3err.InvalidRequest, msgKeyMismatch))
 	if err != nil {
-		return "", s3node.Errorf(s3node.EInternal, "", "sealed key of upload %s: %v", u.UploadID, err)
+		return "", err
 	}
 	oek.Wipe()
 	return ck.KeyMD5(), nil

@@ -356,10 +356,8 @@ func (s *Server) completeMultipartUploadHandler(rq *request) (*response, error) 
 		ChecksumSHA1: checksums["SHA1"], ChecksumSHA256: checksums["SHA256"], ChecksumCRC64: checksums["CRC64NVME"],
 		ChecksumType: req.Object.ChecksumType}
 	resp := &response{doc: out}
-	if u.Encryption != nil && u.Encryption.Type != s3node.SSEC {
-		setEncryptionHeaders(resp.setHeader, u.Encryption, false)
-	} else if customerMD5 != "" {
-		// D4: echoed when the request carried the trio.
+	// SSE-C headers are echoed only when the request carried the trio (D4).
+	if u.Encryption != nil && (u.Encryption.Type != s3node.SSEC || customerMD5 != "") {
 		setEncryptionHeaders(resp.setHeader, u.Encryption, false)
 	}
 	if res.VersionID != "" && res.VersionID != s3node.NullVersionID {

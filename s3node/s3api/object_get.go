@@ -75,8 +75,9 @@ func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 	// SSE-SPEC §1.3: the part number exists, then the SSE headers, then
 	// preconditions (a caller without the key learns nothing from them),
 	// then the range.
+	var partStart, partLen int64
 	if partNumber > 0 {
-		if _, _, err := partRange(v, partNumber); err != nil {
+		if partStart, partLen, err = partRange(v, partNumber); err != nil {
 			return nil, err
 		}
 	}
@@ -118,10 +119,7 @@ func (s *Server) readObjectOnce(rq *request, withBody bool) (*response, error) {
 
 	start, length := int64(0), v.Size
 	if partNumber > 0 {
-		a, n, err := partRange(v, partNumber)
-		if err != nil {
-			return nil, err
-		}
+		a, n := partStart, partLen
 		if len(v.Parts) > 0 {
 			start, length = a, n
 			resp.status = http.StatusPartialContent
