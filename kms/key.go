@@ -93,6 +93,10 @@ type Attributes struct {
 	UsageMask int32 `json:"usage_mask,omitempty"`
 	// Custom holds custom attributes ("x-…") as text.
 	Custom map[string]string `json:"custom,omitempty"`
+	// Params is the Cryptographic Parameters attribute of a
+	// PurposeMaterial key: the defaults of Encrypt, Decrypt and MAC
+	// requests (see CryptoParams). nil when the key has none.
+	Params *CryptoParams `json:"params,omitempty"`
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.
