@@ -97,6 +97,11 @@ type Attributes struct {
 	// PurposeMaterial key: the defaults of Encrypt, Decrypt and MAC
 	// requests (see CryptoParams). nil when the key has none.
 	Params *CryptoParams `json:"params,omitempty"`
+	// ProcessStartDate and ProtectStopDate are the KMIP attributes of
+	// those names: before the first a PurposeMaterial key does not
+	// decrypt or verify, from the second on it does not encrypt or MAC.
+	ProcessStartDate *time.Time `json:"process_start_date,omitempty"`
+	ProtectStopDate  *time.Time `json:"protect_stop_date,omitempty"`
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.

@@ -277,8 +277,9 @@ func (s *Service) randomBytes(n int) ([]byte, error) {
 
 // materialFor authorizes perm on key id, checks that the key is a
 // PurposeMaterial key usable for usage (to protect new data when protect
-// is set, else to process existing data) and returns it with its current
-// material, which the caller wipes.
+// is set, else to process existing data; the Protect Stop and Process
+// Start Dates included) and returns it with its current material, which
+// the caller wipes.
 func (s *Service) materialFor(ctx context.Context, o *op, perm Op, id string, usage int32, protect bool) (Key, []byte, error) {
 	if err := s.authorizeKey(ctx, perm, id); err != nil {
 		return Key{}, nil, err
@@ -301,6 +302,10 @@ func (s *Service) materialFor(ctx context.Context, o *op, perm Op, id string, us
 		return Key{}, nil, Errorf(EState, "key %q is not active yet", id)
 	case protect && k.State != StateActive:
 		return Key{}, nil, Errorf(EState, "key %q is %s and cannot protect new data", id, k.State)
+	case protect && k.Attributes.ProtectStopDate != nil && !s.now().Before(*k.Attributes.ProtectStopDate):
+		return Key{}, nil, Errorf(EState, "key %q is past its Protect Stop Date", id)
+	case !protect && k.Attributes.ProcessStartDate != nil && s.now().Before(*k.Attributes.ProcessStartDate):
+		return Key{}, nil, Errorf(EState, "key %q is before its Process Start Date", id)
 	case k.Attributes.UsageMask != 0 && k.Attributes.UsageMask&usage == 0:
 		return Key{}, nil, Wrap(EForbidden, ErrUsageMask, fmt.Sprintf("the Cryptographic Usage Mask of key %q does not allow %s", id, usageName(usage)))
 	}

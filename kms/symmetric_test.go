@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/s3kms/s3kms/kms"
 )
@@ -165,6 +166,11 @@ func TestCipherRefusals(t *testing.T) {
 	}
 	h.create(t, "root", kms.PurposeNamed)
 	h.create(t, "bucket/b", kms.PurposeBucketRoot)
+	past, future := h.clock.now().Add(-time.Hour), h.clock.now().Add(time.Hour)
+	if _, err := h.svc.CreateKey(h.admin, kms.CreateKeyRequest{ID: "dated", Purpose: kms.PurposeMaterial, Material: key,
+		Attributes: kms.Attributes{Algorithm: kms.AlgorithmAES, Length: 128, ProtectStopDate: &past, ProcessStartDate: &future}}); err != nil {
+		t.Fatal(err)
+	}
 
 	ecb := kms.CryptoParams{Mode: kms.ModeECB}
 	cbc := kms.CryptoParams{Mode: kms.ModeCBC}
@@ -208,6 +214,8 @@ func TestCipherRefusals(t *testing.T) {
 		{"GCM tag length mismatch", true, "k", kms.CipherRequest{Params: kms.CryptoParams{Mode: kms.ModeGCM, TagLength: 12}, IV: make([]byte, 12), Tag: block}, block, kms.EInvalid, nil},
 		{"bad PKCS5 padding", true, "k", kms.CipherRequest{Params: kms.CryptoParams{Mode: kms.ModeECB, Padding: kms.PaddingPKCS5}}, block, kms.EDecrypt, nil},
 		{"pre-active decrypt", true, "pre", kms.CipherRequest{Params: ecb}, block, kms.EState, nil},
+		{"past Protect Stop Date", false, "dated", kms.CipherRequest{Params: ecb}, block, kms.EState, nil},
+		{"before Process Start Date", true, "dated", kms.CipherRequest{Params: ecb}, block, kms.EState, nil},
 		{"CBC partial block", true, "k", kms.CipherRequest{Params: cbc, IV: iv16}, make([]byte, 17), kms.EInvalid, nil},
 	}
 	for _, tc := range tests {
