@@ -63,7 +63,9 @@ func (s *Service) EncryptData(ctx context.Context, id string, req CipherRequest,
 		return CipherResult{}, err
 	}
 	iv := req.IV
-	if iv != nil && p.RandomIV {
+	// Random IV in the request itself contradicts an IV; as a key default
+	// it only says what to do when the request gives none.
+	if iv != nil && req.Params.RandomIV {
 		return CipherResult{}, Errorf(EInvalid, "Random IV is set: the request must not give an IV")
 	}
 	switch p.Mode {

@@ -120,15 +120,16 @@ func optBytes(c call, tag ttlv.Tag, name string) ([]byte, error) {
 }
 
 // cryptoRequest decodes what Encrypt, Decrypt, MAC and MAC Verify share:
-// the target, the Cryptographic Parameters and the Data. Streaming
-// (Correlation Value, Init and Final Indicators) is refused.
-func cryptoRequest(c call) (id string, p kms.CryptoParams, data []byte, err error) {
+// the target, the Cryptographic Parameters and the Data. Multi-part
+// requests (Correlation Value, Init and Final Indicators) are refused
+// unless parts is set (Encrypt, stream.go).
+func cryptoRequest(c call, parts bool) (id string, p kms.CryptoParams, data []byte, err error) {
 	if id, err = uniqueID(c); err != nil {
 		return "", p, nil, err
 	}
 	for _, t := range []ttlv.Tag{kmip14.TagCorrelationValue, kmip14.TagInitIndicator, kmip14.TagFinalIndicator} {
-		if _, ok := c.payload.child(t); ok {
-			return "", p, nil, errorf(kmip14.ResultReasonFeatureNotSupported, "streaming cryptographic operations are not supported")
+		if _, ok := c.payload.child(t); ok && !parts {
+			return "", p, nil, errorf(kmip14.ResultReasonFeatureNotSupported, "this operation is not served in parts (only GCM Encrypt is)")
 		}
 	}
 	if n, ok := c.payload.child(kmip14.TagCryptographicParameters); ok {
@@ -147,8 +148,8 @@ func cryptoRequest(c call) (id string, p kms.CryptoParams, data []byte, err erro
 }
 
 // cipherRequest decodes an Encrypt or Decrypt request.
-func cipherRequest(c call) (id string, req kms.CipherRequest, data []byte, err error) {
-	id, req.Params, data, err = cryptoRequest(c)
+func cipherRequest(c call, parts bool) (id string, req kms.CipherRequest, data []byte, err error) {
+	id, req.Params, data, err = cryptoRequest(c, parts)
 	if err != nil {
 		return "", req, nil, err
 	}
@@ -202,7 +203,14 @@ func cryptoError(v version, err error) error {
 // (kms.Service.EncryptData), with the IV/Counter/Nonce when the server
 // chose it and the tag in GCM mode.
 func (h *handler) encrypt(c call) (encodeFunc, error) {
-	id, req, data, err := cipherRequest(c)
+	init, final, cv, err := streamFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	if cv != nil || init != final {
+		return h.encryptPart(c, init, final, cv)
+	}
+	id, req, data, err := cipherRequest(c, true)
 	if err != nil {
 		return nil, err
 	}
@@ -226,13 +234,16 @@ func (h *handler) encrypt(c call) (encodeFunc, error) {
 // decrypt answers Decrypt (kms.Service.DecryptData). The plaintext is
 // wiped once encoded.
 func (h *handler) decrypt(c call) (encodeFunc, error) {
-	id, req, data, err := cipherRequest(c)
+	id, req, data, err := cipherRequest(c, false)
 	if err != nil {
 		return nil, err
 	}
 	plain, err := h.svc.DecryptData(c.ctx, id, req, data)
 	if err != nil {
 		return nil, cryptoError(c.version, err)
+	}
+	if plain == nil {
+		plain = []byte{} // an empty Data is still sent
 	}
 	return func(e *ttlv.Encoder) error {
 		defer clear(plain)
@@ -245,7 +256,7 @@ func (h *handler) decrypt(c call) (encodeFunc, error) {
 // mac answers MAC: the HMAC of the Data under an HMAC key
 // (kms.Service.MAC).
 func (h *handler) mac(c call) (encodeFunc, error) {
-	id, p, data, err := cryptoRequest(c)
+	id, p, data, err := cryptoRequest(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +274,7 @@ func (h *handler) mac(c call) (encodeFunc, error) {
 // macVerify answers MAC Verify with a Validity Indicator of Valid or
 // Invalid (kms.Service.VerifyMAC).
 func (h *handler) macVerify(c call) (encodeFunc, error) {
-	id, p, data, err := cryptoRequest(c)
+	id, p, data, err := cryptoRequest(c, false)
 	if err != nil {
 		return nil, err
 	}

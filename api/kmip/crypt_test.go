@@ -56,6 +56,7 @@ type cryptPayload struct {
 	tag, macData   []byte
 	dataLen        int32
 	correlationVal []byte
+	init, final    bool
 }
 
 func (p cryptPayload) enc(e *ttlv.Encoder) {
@@ -95,15 +96,22 @@ func (p cryptPayload) enc(e *ttlv.Encoder) {
 	if p.dataLen != 0 {
 		e.EncodeInteger(kmip14.TagDataLength, p.dataLen)
 	}
+	if p.init {
+		e.EncodeBoolean(kmip14.TagInitIndicator, true)
+	}
+	if p.final {
+		e.EncodeBoolean(kmip14.TagFinalIndicator, true)
+	}
 }
 
-// payloadBytes returns the Byte String fields of a response payload by
-// tag.
+// payloadBytes returns copies of the Byte String fields of a response
+// payload by tag.
 func payloadBytes(p ttlv.TTLV) map[ttlv.Tag][]byte {
 	out := map[ttlv.Tag][]byte{}
 	for _, c := range children(p) {
 		if c.Type() == ttlv.TypeByteString {
-			out[c.Tag()] = c.ValueByteString()
+			out[c.Tag()] = bytes.Clone(c.ValueByteString()) // not aliasing the response
+
 		}
 	}
 	return out
@@ -278,7 +286,9 @@ func TestCryptErrors(t *testing.T) {
 				{"no id", kmip14.OperationEncrypt, cryptPayload{params: ecb, data: block}, kmip14.ResultReasonInvalidField},
 				{"root key", kmip14.OperationEncrypt, cryptPayload{id: rootID, params: ecb, data: block}, kmip14.ResultReasonInvalidField},
 				{"root key MAC", kmip14.OperationMAC, cryptPayload{id: rootID, data: block}, kmip14.ResultReasonInvalidField},
-				{"streaming", kmip14.OperationEncrypt, cryptPayload{id: active, params: ecb, data: block, correlationVal: []byte{1}}, kmip14.ResultReasonFeatureNotSupported},
+				{"unknown stream", kmip14.OperationEncrypt, cryptPayload{id: active, params: gcm, data: block, correlationVal: []byte{1}}, kmip14.ResultReasonItemNotFound},
+				{"streamed decrypt", kmip14.OperationDecrypt, cryptPayload{id: active, params: ecb, data: block, correlationVal: []byte{1}}, kmip14.ResultReasonFeatureNotSupported},
+				{"streamed ECB", kmip14.OperationEncrypt, cryptPayload{id: active, params: ecb, data: block, init: true}, kmip14.ResultReasonFeatureNotSupported},
 				{"MAC with AES key", kmip14.OperationMAC, cryptPayload{id: active, data: block}, kmip14.ResultReasonInvalidField},
 				{"RNG length 0", kmip14.OperationRNGRetrieve, cryptPayload{}, kmip14.ResultReasonInvalidField},
 				{"RNG too long", kmip14.OperationRNGRetrieve, cryptPayload{dataLen: kms.MaxRandomBytes + 1}, kmip14.ResultReasonInvalidField},
@@ -335,6 +345,56 @@ func TestMACAndRNG(t *testing.T) {
 			it = mustSucceed(t, do(t, c, v, kmip14.OperationRNGRetrieve, cryptPayload{dataLen: 32}.enc))
 			if r := payloadBytes(it.ResponsePayload)[kmip14.TagData]; len(r) != 32 || bytes.Equal(r, make([]byte, 32)) {
 				t.Errorf("RNG Retrieve = %x", r)
+			}
+		})
+	}
+}
+
+// TestCryptStreamedGCM encrypts in three parts (client IV, then server
+// IV) and compares with one-shot encryption; a stream is its caller's
+// and ends with its final part.
+func TestCryptStreamedGCM(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	key := mustHex(t, "feffe9928665731c6d6a8f9467308308")
+	plain := mustHex(t, "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39")
+	aad := mustHex(t, "feedfacedeadbeeffeedfacedeadbeefabaddad2")
+	gcm := &cparams{mode: kmip14.BlockCipherModeGCM}
+	for _, v := range testVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			id := ts.materialKey(t, kms.AlgorithmAES, key, 0, kms.StateActive, nil)
+			for _, clientIV := range []bool{true, false} {
+				var iv []byte
+				if clientIV {
+					iv = mustHex(t, "cafebabefacedbad")
+				}
+				it := mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: plain[:20], iv: iv, aad: aad, init: true}.enc))
+				got := payloadBytes(it.ResponsePayload)
+				cv, ct := got[kmip14.TagCorrelationValue], got[kmip14.TagData]
+				if cv == nil || got[kmip14.TagAuthenticatedEncryptionTag] != nil {
+					t.Fatalf("first part: %v", got)
+				}
+				if !clientIV {
+					iv = got[kmip14.TagIVCounterNonce]
+				}
+				// Another identity cannot continue the stream.
+				other := ts.dialWith(t, ts.env.TLSConfig(ts.env.S3Node))
+				mustFail(t, do(t, other, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: plain[20:30], correlationVal: cv}.enc), kmip14.ResultReasonItemNotFound)
+				it = mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: plain[20:30], correlationVal: cv}.enc))
+				got = payloadBytes(it.ResponsePayload)
+				ct = append(ct, got[kmip14.TagData]...)
+				it = mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: plain[30:], correlationVal: cv, final: true}.enc))
+				got = payloadBytes(it.ResponsePayload)
+				ct = append(ct, got[kmip14.TagData]...)
+				tag := got[kmip14.TagAuthenticatedEncryptionTag]
+				it = mustSucceed(t, do(t, c, v, kmip14.OperationDecrypt, cryptPayload{id: id, params: gcm, data: ct, iv: iv, aad: aad, tag: tag}.enc))
+				if p := payloadBytes(it.ResponsePayload)[kmip14.TagData]; !bytes.Equal(p, plain) {
+					t.Errorf("streamed ciphertext decrypts to %x", p)
+				}
+				if clientIV && hex.EncodeToString(tag) != "3612d2e79e3b0785561be14aaca2fccb" {
+					t.Errorf("streamed tag %x", tag)
+				}
+				mustFail(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: plain[:1], correlationVal: cv, final: true}.enc), kmip14.ResultReasonItemNotFound)
 			}
 		})
 	}

@@ -89,6 +89,8 @@ type handler struct {
 	log *slog.Logger
 	now func() time.Time
 	ops map[kmip14.Operation]operation
+	// streams are the multi-part Encrypts in progress (stream.go).
+	streams streamTable
 }
 
 func newHandler(svc *kms.Service, log *slog.Logger) *handler {
