@@ -9,6 +9,7 @@ import (
 	"github.com/gemalto/kmip-go/kmip14"
 	"github.com/gemalto/kmip-go/ttlv"
 
+	"github.com/s3kms/s3kms/api/apitest"
 	"github.com/s3kms/s3kms/kms"
 )
 
@@ -120,9 +121,16 @@ func payloadBytes(p ttlv.TTLV) map[ttlv.Tag][]byte {
 var testVersions = []version{{1, 2}, {1, 4}, {2, 0}}
 
 // TestCryptKnownAnswers replays the OASIS CS-BC-M and CS-BC-M-GCM known
-// answers over mTLS at KMIP 1.2, 1.4 and 2.0.
+// answers over mTLS at KMIP 1.2, 1.4 and 2.0, with key material wrapped by
+// the software protector and by the pkcs11 one on SoftHSM.
 func TestCryptKnownAnswers(t *testing.T) {
-	ts := startServer(t, Config{})
+	t.Run("software", func(t *testing.T) { cryptKnownAnswers(t, startServer(t, Config{})) })
+	t.Run("pkcs11", func(t *testing.T) {
+		cryptKnownAnswers(t, startServerWithOps(t, apitest.Options{Protector: softHSMProtector(t)}, nil))
+	})
+}
+
+func cryptKnownAnswers(t *testing.T, ts *testServer) {
 	c := ts.dial(t)
 	ecbKey := mustHex(t, "0123456789abcdef0123456789abcdef")
 	data16 := mustHex(t, "01020304050607080910111213141516")

@@ -15,11 +15,11 @@ import (
 	"github.com/s3kms/s3kms/test/kmip/kmipvectors"
 )
 
-// startServerWithOps is startServer with extra rows in the operation
-// table.
-func startServerWithOps(t *testing.T, extra map[kmip14.Operation]operation) *testServer {
+// startServerWithOps is startServer with env options and extra rows in
+// the operation table.
+func startServerWithOps(t *testing.T, opts apitest.Options, extra map[kmip14.Operation]operation) *testServer {
 	t.Helper()
-	env := apitest.New(t, apitest.Options{})
+	env := apitest.New(t, opts)
 	srv, err := NewServer(Config{Service: env.Service, TLSConfig: api.NewTLSConfig(env.CA.Server(t).TLS, env.CA.Pool)})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func testDestroy(h *handler, c call) (encodeFunc, error) {
 // Decrypt answers are this slice's. CS-BC-M-7 (Usage Limits) is expected
 // to fail: usage limits are not enforced.
 func TestOASISCryptoCases(t *testing.T) {
-	ts := startServerWithOps(t, map[kmip14.Operation]operation{
+	ts := startServerWithOps(t, apitest.Options{}, map[kmip14.Operation]operation{
 		kmip14.OperationRegister: {handle: testRegister},
 		kmip14.OperationRevoke:   {handle: testRevoke},
 		kmip14.OperationDestroy:  {handle: testDestroy},
