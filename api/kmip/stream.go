@@ -23,9 +23,10 @@ import (
 // call also the tag. Streamed decryption is refused: GCM plaintext must
 // not be released before its tag is checked.
 const (
-	// maxStreams bounds the streams open at once; streamTTL is how long
-	// a stream waits for its next part.
-	maxStreams = 256
+	// maxStreams bounds the streams open at once (and so the data held:
+	// at most kms.MaxCipherData each); streamTTL is how long a stream
+	// waits for its next part.
+	maxStreams = 64
 	streamTTL  = 5 * time.Minute
 )
 
