@@ -105,6 +105,37 @@ func TestCipherKnownAnswers(t *testing.T) {
 	}
 }
 
+// 3DES known answers, computed with openssl enc -des-ede3-cbc -nopad and
+// -des-ede3 (ECB, PKCS#5 padding).
+func TestCipherTripleDES(t *testing.T) {
+	h := newHarness(t, 16)
+	h.materialKey(t, "3des", kms.AlgorithmTripleDES, unhex(t, "0123456789abcdeffedcba987654321089abcdef01234567"), 0, nil)
+	for _, tc := range []struct {
+		p             kms.CryptoParams
+		iv            string
+		plain, cipher string
+	}{
+		{kms.CryptoParams{Mode: kms.ModeCBC}, "1234567890abcdef", "0123456789abcdef0123456789abcdef", "debc601b24c68755f902a2aa5eedaf6d"},
+		{kms.CryptoParams{Mode: kms.ModeECB, Padding: kms.PaddingPKCS5}, "", hex.EncodeToString([]byte("Now is the time for all ")),
+			"fbe62b683922941e0e05e3677c31fc264259965404d683df455cf52f367d3b35"},
+	} {
+		var iv []byte
+		if tc.iv != "" {
+			iv = unhex(t, tc.iv)
+		}
+		res, err := h.svc.EncryptData(h.admin, "3des", kms.CipherRequest{Params: tc.p, IV: iv}, unhex(t, tc.plain))
+		if err != nil || hex.EncodeToString(res.Data) != tc.cipher {
+			t.Errorf("%s: encrypt = %x, %v", tc.p.Mode, res.Data, err)
+		}
+		plain, err := h.svc.DecryptData(h.admin, "3des", kms.CipherRequest{Params: tc.p, IV: iv}, unhex(t, tc.cipher))
+		if err != nil || hex.EncodeToString(plain) != tc.plain {
+			t.Errorf("%s: decrypt = %x, %v", tc.p.Mode, plain, err)
+		}
+	}
+	_, err := h.svc.EncryptData(h.admin, "3des", kms.CipherRequest{Params: kms.CryptoParams{Mode: kms.ModeGCM}}, nil)
+	wantCode(t, "3DES GCM", err, kms.EInvalid)
+}
+
 // TestCipherRandomIV checks server-chosen IVs: returned, fresh, and
 // decrypting; with the key's own Cryptographic Parameters as defaults.
 func TestCipherRandomIV(t *testing.T) {
