@@ -36,6 +36,20 @@
 // ReapDeletions destroys the material. Destroy refuses an active key, as
 // KMIP requires.
 //
+// # Symmetric operations on material keys
+//
+// PurposeMaterial keys (KMIP Symmetric Keys) hold their material wrapped
+// by a MaterialProtector; symmetric.go unwraps it for one call and wipes
+// it after. EncryptData and DecryptData (policy ops encrypt and decrypt)
+// run AES or 3DES in ECB or CBC with optional PKCS#5 padding, and AES-GCM;
+// MAC (op encrypt) and VerifyMAC (op decrypt) compute HMAC-SHA1 to
+// SHA-512 with HMAC keys; RandomBytes serves any known identity. Protecting
+// (encrypt, MAC) needs an Active key before its Protect Stop Date;
+// processing (decrypt, verify) an Active, Deactivated or Compromised one
+// after its Process Start Date; a set Cryptographic Usage Mask must have
+// the operation's bit (EForbidden, cause ErrUsageMask). Root keys are
+// EInvalid. Audit events name the key and version, never the data.
+//
 // # Authorization and audit
 //
 // Every Service method reads the caller's Identity from the context

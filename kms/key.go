@@ -93,6 +93,15 @@ type Attributes struct {
 	UsageMask int32 `json:"usage_mask,omitempty"`
 	// Custom holds custom attributes ("x-…") as text.
 	Custom map[string]string `json:"custom,omitempty"`
+	// Params is the Cryptographic Parameters attribute of a
+	// PurposeMaterial key: the defaults of Encrypt, Decrypt and MAC
+	// requests (see CryptoParams). nil when the key has none.
+	Params *CryptoParams `json:"params,omitempty"`
+	// ProcessStartDate and ProtectStopDate are the KMIP attributes of
+	// those names: before the first a PurposeMaterial key does not
+	// decrypt or verify, from the second on it does not encrypt or MAC.
+	ProcessStartDate *time.Time `json:"process_start_date,omitempty"`
+	ProtectStopDate  *time.Time `json:"protect_stop_date,omitempty"`
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.

@@ -10,20 +10,30 @@ import (
 const (
 	AlgorithmAES       = "AES"
 	AlgorithmTripleDES = "TRIPLE_DES"
+	// HMAC keys (MAC, MAC Verify): see hmacHash.
+	AlgorithmHMACSHA1   = "HMAC_SHA1"
+	AlgorithmHMACSHA224 = "HMAC_SHA224"
+	AlgorithmHMACSHA256 = "HMAC_SHA256"
+	AlgorithmHMACSHA384 = "HMAC_SHA384"
+	AlgorithmHMACSHA512 = "HMAC_SHA512"
 )
 
 // materialSize returns the material length in bytes of a symmetric key
 // of the algorithm and length in bits: AES 128/192/256, 3DES 192 (three
 // 8-byte DES keys with their parity bits, as KMIP counts it; a 168-bit
-// length is accepted as the same key).
+// length is accepted as the same key), HMAC keys of 64 to 512 bits in
+// steps of 64 (8 to 64 bytes: what a MaterialProtector wraps; shorter
+// keys would be too weak).
 func materialSize(a Attributes) (int, error) {
 	switch {
 	case a.Algorithm == AlgorithmAES && (a.Length == 128 || a.Length == 192 || a.Length == 256):
 		return a.Length / 8, nil
 	case a.Algorithm == AlgorithmTripleDES && (a.Length == 192 || a.Length == 168):
 		return 24, nil
+	case hmacHash(a.Algorithm) != nil && a.Length%64 == 0 && a.Length >= 64 && a.Length <= 512:
+		return a.Length / 8, nil
 	}
-	return 0, Errorf(EInvalid, "unsupported symmetric key %s-%d (AES-128/192/256 and 3DES-192 are)", a.Algorithm, a.Length)
+	return 0, Errorf(EInvalid, "unsupported symmetric key %s-%d (AES-128/192/256, 3DES-192 and HMAC-SHA* keys of 64 to 512 bits in steps of 64 are)", a.Algorithm, a.Length)
 }
 
 // setDESParity sets the low bit of every byte of a DES key so that each

@@ -75,10 +75,30 @@
 // kms does not model live in kms.Key.Attributes. Create and Locate set the
 // batch's ID Placeholder; items without a Unique Identifier use it.
 //
+// Encrypt, Decrypt, MAC, MAC Verify and RNG Retrieve (crypt.go) work
+// with kms PurposeMaterial keys through kms.Service.EncryptData,
+// DecryptData, MAC, VerifyMAC and RandomBytes: AES and 3DES in ECB or CBC
+// (no padding or PKCS5; a CBC IV the client does not give is random and
+// returned), AES-GCM (any IV length from the client, 12 random bytes
+// otherwise; tags of 12 to 16 bytes; additional data), HMAC-SHA1 to
+// SHA-512; the key's Cryptographic Parameters attribute supplies what the
+// request leaves out. Encrypt and MAC need an Active key, Decrypt and MAC
+// Verify an Active, Deactivated or Compromised one; a Cryptographic Usage
+// Mask, Protect Stop Date or Process Start Date that forbids the use
+// refuses it. Root keys are refused (Invalid Field): their material never
+// leaves the protector. Reasons that differ by version: a missing IV is
+// Invalid Message in 1.x (as the OASIS CS-BC-M cases expect) and Missing
+// Initialization Vector in 2.0; a forbidding usage mask is Permission
+// Denied in 1.x and Incompatible Cryptographic Usage Mask in 2.0; a GCM
+// Tag Length outside 12 to 16 is General Failure in 1.x (CS-BC-M-GCM-1)
+// and Invalid Field in 2.0. GCM Encrypt is also served in parts (Init
+// Indicator, Correlation Value, Final Indicator; stream.go); other
+// multi-part operations get Feature Not Supported.
+//
 // Query Operations lists every row of the operation table not marked
 // unlisted: Create (AES-256 only; the profiles also need AES-128/192,
 // 3DES and the Digest attribute) and Locate (the OASIS cases locate
 // objects that Register makes) are served but not listed yet. Still to
-// come: Register, Get, Add/Modify/Delete Attribute, ReKey, Check,
-// Encrypt, Decrypt, MAC and RNG Retrieve, and a real Undo.
+// come: Register, Get, Add/Modify/Delete Attribute, ReKey, Check, Usage
+// Limits, and a real Undo.
 package kmip

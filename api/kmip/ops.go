@@ -72,6 +72,12 @@ func operationTable() map[kmip14.Operation]operation {
 		// Locate is not listed until Register lands: the OASIS test
 		// cases locate objects that earlier cases register.
 		kmip14.OperationLocate: {unlisted: true, handle: (*handler).locate},
+		// Cryptographic operations with PurposeMaterial keys (crypt.go).
+		kmip14.OperationEncrypt:     {handle: (*handler).encrypt},
+		kmip14.OperationDecrypt:     {handle: (*handler).decrypt},
+		kmip14.OperationMAC:         {handle: (*handler).mac},
+		kmip14.OperationMACVerify:   {handle: (*handler).macVerify},
+		kmip14.OperationRNGRetrieve: {handle: (*handler).rngRetrieve},
 	}
 }
 
@@ -83,6 +89,8 @@ type handler struct {
 	log *slog.Logger
 	now func() time.Time
 	ops map[kmip14.Operation]operation
+	// streams are the multi-part Encrypts in progress (stream.go).
+	streams streamTable
 }
 
 func newHandler(svc *kms.Service, log *slog.Logger) *handler {

@@ -80,7 +80,9 @@ func TestQuery(t *testing.T) {
 			// Create and Locate are served but not listed (see ops.go).
 			wantOps := []kmip14.Operation{kmip14.OperationGetAttributes,
 				kmip14.OperationGetAttributeList, kmip14.OperationActivate, kmip14.OperationRevoke,
-				kmip14.OperationDestroy, kmip14.OperationQuery, kmip14.OperationDiscoverVersions}
+				kmip14.OperationDestroy, kmip14.OperationQuery, kmip14.OperationDiscoverVersions,
+				kmip14.OperationEncrypt, kmip14.OperationDecrypt, kmip14.OperationMAC,
+				kmip14.OperationMACVerify, kmip14.OperationRNGRetrieve}
 			if !slices.Equal(p.Operation, wantOps) || p.VendorIdentification != "s3kms" || len(p.Extra) != 0 ||
 				!slices.Equal(p.ObjectType, []kmip14.ObjectType{kmip14.ObjectTypeSymmetricKey}) {
 				t.Errorf("query payload = %+v", p)
@@ -101,7 +103,7 @@ func TestItemFailures(t *testing.T) {
 		item   testItem
 		reason kmip14.ResultReason
 	}{
-		{"unknown operation", admin, version{1, 4}, testItem{op: kmip14.OperationEncrypt, id: []byte{1}}, kmip14.ResultReasonOperationNotSupported},
+		{"unknown operation", admin, version{1, 4}, testItem{op: kmip14.OperationSign, id: []byte{1}}, kmip14.ResultReasonOperationNotSupported},
 		{"get not yet supported", admin, version{1, 4}, testItem{op: kmip14.OperationGet, payload: func(e *ttlv.Encoder) {
 			e.EncodeTextString(kmip14.TagUniqueIdentifier, "00000000-0000-4000-8000-000000000000")
 		}}, kmip14.ResultReasonOperationNotSupported},
