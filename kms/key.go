@@ -143,8 +143,8 @@ type Link struct {
 }
 
 // TypedValue is a custom attribute value that is not text: its TTLV type
-// name and its value in that type's canonical text form (decimal
-// integers, "true"/"false", RFC 3339 times, hexadecimal bytes).
+// name ("Integer", "DateTime"…) and its encoded TTLV value bytes in
+// hexadecimal, as the KMIP adapter received them.
 type TypedValue struct {
 	Type  string `json:"type"`
 	Value string `json:"value"`
