@@ -176,22 +176,23 @@ func (s *Service) checkNames(ctx context.Context, id string, names []string) err
 }
 
 // RestoreKey undoes a change made earlier in the same KMIP batch: if key
-// id is still at revision (nothing changed it since), its state and
-// attributes become prev's. A destroyed key is never restored. Returns
-// EConflict if the key changed since. perm is the policy op of the change
-// being undone (the caller needs it again); audited as key.undo.
-func (s *Service) RestoreKey(ctx context.Context, id string, revision int64, prev Key, perm Op) (k Key, err error) {
+// id still has the state and attributes of expect (the key as the change
+// left it, or as the undo of later changes restored it), they become
+// prev's. A destroyed key is never restored. Returns EConflict if the key
+// changed otherwise since. perm is the policy op of the change being
+// undone (the caller needs it again); audited as key.undo.
+func (s *Service) RestoreKey(ctx context.Context, id string, expect, prev Key, perm Op) (k Key, err error) {
 	o := op{name: "key.undo", keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, perm, id); err != nil {
 		return Key{}, err
 	}
 	return s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
-		if k.Revision != revision {
-			return nil, Errorf(EConflict, "key %q changed since; the change cannot be undone", id)
-		}
 		if k.State == StateDestroyed || prev.State == StateDestroyed {
 			return nil, Errorf(EState, "key %q is destroyed; the change cannot be undone", id)
+		}
+		if !sameContent(*k, expect) {
+			return nil, Errorf(EConflict, "key %q changed since; the change cannot be undone", id)
 		}
 		k.State = prev.State
 		k.Attributes = CloneAttributes(prev.Attributes)
@@ -199,18 +200,34 @@ func (s *Service) RestoreKey(ctx context.Context, id string, revision int64, pre
 	})
 }
 
+// sameContent reports whether a and b have the same state and attributes
+// (compared in their stored form, so that nil and empty lists are equal).
+func sameContent(a, b Key) bool {
+	ja, err1 := json.Marshal(a.Attributes)
+	jb, err2 := json.Marshal(b.Attributes)
+	return a.State == b.State && err1 == nil && err2 == nil && string(ja) == string(jb)
+}
+
 // PurgeKey removes a key created earlier in the same KMIP batch, with its
-// material, if nothing changed it since (its revision is still
-// revision): the undo of a Create. Needs the policy op "create", as the
-// creation did; audited as key.purge. Returns EConflict if the key
-// changed since.
-func (s *Service) PurgeKey(ctx context.Context, id string, revision int64) (err error) {
+// material, if it still has the state, attributes and single version of
+// created (as CreateKey returned it, or as undoing later changes
+// restored it): the undo of a Create. Needs the policy op "create", as
+// the creation did; audited as key.purge. Returns EConflict if the key
+// changed otherwise since.
+func (s *Service) PurgeKey(ctx context.Context, id string, created Key) (err error) {
 	o := op{name: "key.purge", keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, OpCreate, id); err != nil {
 		return err
 	}
-	if err := s.store.DeleteKey(ctx, id, revision); err != nil {
+	k, err := s.store.GetKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !sameContent(k, created) || k.CurrentVersion != 1 {
+		return Errorf(EConflict, "key %q changed since its creation; it cannot be purged", id)
+	}
+	if err := s.store.DeleteKey(ctx, id, k.Revision); err != nil {
 		return err
 	}
 	s.cache.evictKey(id)

@@ -176,14 +176,14 @@ func TestUpdateAttributesAndNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.svc.RestoreKey(h.admin, "n2", after.Revision, before, kms.OpAttributes); err != nil {
+	if _, err := h.svc.RestoreKey(h.admin, "n2", after, before, kms.OpAttributes); err != nil {
 		t.Fatal(err)
 	}
 	info, _ = h.svc.GetKey(h.admin, "n2")
 	if len(info.Attributes.ObjectGroups) != 0 {
 		t.Fatalf("groups after restore: %v", info.Attributes.ObjectGroups)
 	}
-	_, err = h.svc.RestoreKey(h.admin, "n2", after.Revision, before, kms.OpAttributes)
+	_, err = h.svc.RestoreKey(h.admin, "n2", after, before, kms.OpAttributes)
 	wantCode(t, "stale restore", err, kms.EConflict)
 
 	// PurgeKey removes a key still at its creation revision.
@@ -191,8 +191,10 @@ func TestUpdateAttributesAndNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, "stale purge", h.svc.PurgeKey(h.admin, "tmp", k.Revision+1), kms.EConflict)
-	if err := h.svc.PurgeKey(h.admin, "tmp", k.Revision); err != nil {
+	changed := k
+	changed.State = kms.StateDeactivated
+	wantCode(t, "stale purge", h.svc.PurgeKey(h.admin, "tmp", changed), kms.EConflict)
+	if err := h.svc.PurgeKey(h.admin, "tmp", k); err != nil {
 		t.Fatal(err)
 	}
 	_, err = h.svc.GetKey(h.admin, "tmp")

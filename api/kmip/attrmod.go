@@ -363,7 +363,7 @@ func (h *handler) changeAttribute(c call, op kmip14.Operation) (encodeFunc, erro
 		return nil, err
 	}
 	c.compensate(func(ctx context.Context) error {
-		_, err := h.svc.RestoreKey(ctx, id, after.Revision, before, kms.OpAttributes)
+		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpAttributes)
 		return err
 	})
 	if c.version.major >= 2 {

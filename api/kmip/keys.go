@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 
 	"github.com/gemalto/kmip-go/kmip14"
 	"github.com/gemalto/kmip-go/ttlv"
@@ -166,7 +167,7 @@ func (h *handler) create(c call) (encodeFunc, error) {
 	if err != nil {
 		return nil, nameConflict(c.version, err)
 	}
-	c.compensate(func(ctx context.Context) error { return h.svc.PurgeKey(ctx, id, k.Revision) })
+	c.compensate(func(ctx context.Context) error { return h.svc.PurgeKey(ctx, id, k) })
 	*c.placeholder = id
 	return func(e *ttlv.Encoder) error {
 		e.EncodeEnumeration(kmip14.TagObjectType, uint32(kmip14.ObjectTypeSymmetricKey))
@@ -213,7 +214,7 @@ func nameConflict(v version, err error) error {
 // compensateState registers the undo of a state change.
 func (h *handler) compensateState(c call, id string, before, after kms.Key) {
 	c.compensate(func(ctx context.Context) error {
-		_, err := h.svc.RestoreKey(ctx, id, after.Revision, before, kms.OpState)
+		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpState)
 		return err
 	})
 }
@@ -333,10 +334,20 @@ func requestedNames(c call) (map[string]bool, error) {
 			}
 			add(name)
 		case ttlv.TypeStructure:
+			// A Vendor Attribute Reference: Vendor Identification and
+			// Attribute Name; the client vendors x and y name the custom
+			// attributes x-Name and y-Name.
 			an, _ := n.child(kmip14.TagAttributeName)
 			s, err := an.text()
 			if err != nil {
 				return nil, fieldError("an Attribute Reference has no Attribute Name")
+			}
+			if vn, ok := n.child(kmip14.TagVendorIdentification); ok {
+				v, err := vn.text()
+				if err != nil {
+					return nil, fieldError("invalid Vendor Identification")
+				}
+				s = v + "-" + s
 			}
 			add(s)
 		default:
@@ -393,6 +404,12 @@ func (h *handler) getAttributeList(c call) (encodeFunc, error) {
 				e.EncodeTextString(kmip14.TagAttributeName, n)
 			} else if tag, ok := attrTags[n]; ok {
 				e.EncodeEnumeration(tagAttributeReference, uint32(tag))
+			} else if vendor, name, ok := strings.Cut(n, "-"); ok && isCustom(n) {
+				_ = e.EncodeStructure(tagAttributeReference, func(e *ttlv.Encoder) error {
+					e.EncodeTextString(kmip14.TagVendorIdentification, vendor)
+					e.EncodeTextString(kmip14.TagAttributeName, name)
+					return nil
+				})
 			}
 		}
 		return nil

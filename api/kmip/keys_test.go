@@ -50,6 +50,15 @@ func encAttrs(e *ttlv.Encoder, v version, template bool, attrs []tattr) {
 	if v.major >= 2 {
 		_ = e.EncodeStructure(tagAttributes, func(e *ttlv.Encoder) error {
 			for _, a := range attrs {
+				if isCustom(a.name) { // a Vendor Attribute
+					_ = e.EncodeStructure(tagVendorAttribute, func(e *ttlv.Encoder) error {
+						e.EncodeTextString(kmip14.TagVendorIdentification, a.name[:1])
+						e.EncodeTextString(kmip14.TagAttributeName, a.name[2:])
+						a.enc(e, kmip14.TagAttributeValue)
+						return nil
+					})
+					continue
+				}
 				a.enc(e, attrTags[a.name])
 			}
 			return nil

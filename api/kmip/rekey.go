@@ -103,7 +103,7 @@ func (h *handler) reKey(c call) (encodeFunc, error) {
 		return nil, err
 	}
 	restore := func(ctx context.Context) error {
-		_, err := h.svc.RestoreKey(ctx, id, after.Revision, before, kms.OpAttributes)
+		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpAttributes)
 		return err
 	}
 	nk, err := h.svc.CreateKey(c.ctx, kms.CreateKeyRequest{
@@ -116,7 +116,7 @@ func (h *handler) reKey(c call) (encodeFunc, error) {
 		return nil, nameConflict(c.version, err)
 	}
 	c.compensate(restore)
-	c.compensate(func(ctx context.Context) error { return h.svc.PurgeKey(ctx, newID, nk.Revision) })
+	c.compensate(func(ctx context.Context) error { return h.svc.PurgeKey(ctx, newID, nk) })
 	*c.placeholder = newID
 	return idPayload(newID), nil
 }
