@@ -28,7 +28,7 @@ const (
 	// Separate from "state": renaming or relinking a key is not a
 	// lifecycle change, and "read" must not imply it.
 	OpAttributes Op = "attributes"
-	OpAll      Op = "*"
+	OpAll        Op = "*"
 )
 
 var knownOps = map[Op]bool{
