@@ -136,6 +136,29 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// settableAtCreate reports whether Create and Register take the
+// client-managed attribute name through setAtCreate: Link, Contact
+// Information and the custom x-/y- (2.0: vendor) attributes. (Name and
+// Object Group are read by create itself.)
+func settableAtCreate(name string) bool {
+	return name == attrLink || name == attrContactInformation || isCustom(name)
+}
+
+// setAtCreate adds the attribute at (settableAtCreate) to a new
+// object's attributes, refusing a second instance of a single-instance
+// attribute.
+func setAtCreate(a *kms.Attributes, at attr) error {
+	m, ok := mutableAttrs[at.name]
+	if !ok {
+		m = customMutable(at.name)
+	}
+	n := m.count(a)
+	if n > 0 && !m.multi {
+		return fieldError("attribute %q is given twice", at.name)
+	}
+	return m.set(a, n, at)
+}
+
 // attrError picks the 1.x or 2.0 Result Reason of an attribute failure.
 func attrError(v version, r1, r2 kmip14.ResultReason, format string, args ...any) *Error {
 	if v.major >= 2 {

@@ -149,8 +149,8 @@ func (h *handler) create(c call) (encodeFunc, error) {
 			}
 			state = kms.StateActive
 			a.ActivationDate = &d
-		case isCustom(at.name):
-			if err := setCustom(&a, at); err != nil {
+		case settableAtCreate(at.name):
+			if err := setAtCreate(&a, at); err != nil {
 				return nil, err
 			}
 		default:
