@@ -415,8 +415,12 @@ func TestCheck(t *testing.T) {
 			if ids := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier); len(ids) != 1 || ids[0] != masked {
 				t.Errorf("Check ids %v", ids)
 			}
-			mustFail(t, check(masked, kmip14.CryptographicUsageMaskSign),
-				pick(v, kmip14.ResultReasonPermissionDenied, resultReasonIncompatibleUsageMask))
+			it = check(masked, kmip14.CryptographicUsageMaskSign)
+			mustFail(t, it, pick(v, kmip14.ResultReasonPermissionDenied, resultReasonIncompatibleUsageMask))
+			// The failure's payload names the object and the mask that failed.
+			if ids := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier); len(ids) != 1 || ids[0] != masked {
+				t.Errorf("failed Check payload ids %v", ids)
+			}
 			mustSucceed(t, check(open, kmip14.CryptographicUsageMaskSign))
 			mustFail(t, check("missing", kmip14.CryptographicUsageMaskEncrypt), kmip14.ResultReasonItemNotFound)
 		})

@@ -347,7 +347,9 @@ func requestedNames(c call) (map[string]bool, error) {
 				if err != nil {
 					return nil, fieldError("invalid Vendor Identification")
 				}
-				s = v + "-" + s
+				if v != "" {
+					s = v + "-" + s
+				}
 			}
 			add(s)
 		default:

@@ -2,6 +2,7 @@ package kmip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -237,7 +238,12 @@ func (h *handler) runItem(ctx context.Context, sess session, v version, ri reque
 		if unexpected {
 			h.log.Error("kmip: operation failed", "operation", ri.op, "identity", sess.identity, "err", err)
 		}
-		return failed(it, reason, msg)
+		it = failed(it, reason, msg)
+		var ke *Error
+		if errors.As(err, &ke) {
+			it.payload = ke.payload
+		}
+		return it
 	}
 	it.status, it.payload = kmip14.ResultStatusSuccess, enc
 	return it

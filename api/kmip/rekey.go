@@ -16,8 +16,10 @@ import (
 // any Lease Time, so only the Cryptographic Usage Mask can fail: every
 // bit asked must be in the key's mask (a key created without a mask is
 // not restricted). A failure is Permission Denied in 1.x, Incompatible
-// Cryptographic Usage Mask in 2.0. The response carries the Unique
-// Identifier.
+// Cryptographic Usage Mask in 2.0, with a payload holding the Unique
+// Identifier and the Cryptographic Usage Mask that failed (as KMIP
+// defines, and as PyKMIP's client requires). The response carries the
+// Unique Identifier.
 func (h *handler) check(c call) (encodeFunc, error) {
 	id, k, err := h.target(c)
 	if err != nil {
@@ -32,8 +34,15 @@ func (h *handler) check(c call) (encodeFunc, error) {
 			return nil, fieldError("the Cryptographic Usage Mask is not an Integer")
 		}
 		if have := k.Attributes.UsageMask; have != 0 && m&^have != 0 {
-			return nil, attrError(c.version, kmip14.ResultReasonPermissionDenied, resultReasonIncompatibleUsageMask,
+			e := attrError(c.version, kmip14.ResultReasonPermissionDenied, resultReasonIncompatibleUsageMask,
 				"the Cryptographic Usage Mask of object %q does not allow %#x", id, uint32(m&^have))
+			// The payload names the check that failed.
+			e.payload = func(e *ttlv.Encoder) error {
+				e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
+				e.EncodeInteger(kmip14.TagCryptographicUsageMask, m)
+				return nil
+			}
+			return nil, e
 		}
 	}
 	if n, ok := c.payload.child(kmip14.TagUsageLimitsCount); ok && n.typ != ttlv.TypeLongInteger {
