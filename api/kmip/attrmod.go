@@ -129,6 +129,20 @@ func customMutable(name string) mutable {
 	}
 }
 
+// customFilter is Locate's filter for the custom attribute a: keys whose
+// value of it (text or typed) equals a's.
+func customFilter(a attr) (func(kms.Key) bool, error) {
+	m := customMutable(a.name)
+	var want kms.Attributes
+	if err := m.set(&want, 0, a); err != nil {
+		return nil, err
+	}
+	wv := m.get(&want, 0)
+	return func(k kms.Key) bool {
+		return m.count(&k.Attributes) > 0 && reflect.DeepEqual(m.get(&k.Attributes, 0), wv)
+	}, nil
+}
+
 func boolInt(b bool) int {
 	if b {
 		return 1

@@ -189,7 +189,7 @@ func TestAttributeChanges(t *testing.T) {
 	for _, v := range testVersions {
 		t.Run(v.String(), func(t *testing.T) {
 			sfx := v.String()
-			id := createKey(t, c, v, aName("n1-"+sfx), aText("x-id", "one"))
+			id := createKey(t, c, v, aName("n1-"+sfx), aText("x-id", "one-"+sfx))
 			other := createKey(t, c, v, aName("taken-"+sfx))
 			type step struct {
 				name    string
@@ -276,7 +276,7 @@ func TestAttributeChanges(t *testing.T) {
 			got := getAll(t, c, v, id)
 			want := map[string]string{
 				attrName:               "[{n1-" + sfx + ",1,}]",
-				"x-id":                 "[one]",
+				"x-id":                 "[one-" + sfx + "]",
 				"x-count":              "[7]",
 				"x-attribute1":         "[]",
 				attrLink:               fmt.Sprintf("[{%d,%s,}]", kmip14.LinkTypeNextLink, other),
@@ -286,6 +286,17 @@ func TestAttributeChanges(t *testing.T) {
 				if g := fmt.Sprint(got[name]); g != w {
 					t.Errorf("after the changes %s = %s, want %s", name, g, w)
 				}
+			}
+			// Locate finds the key by its custom attributes, text and typed.
+			for _, as := range [][]tattr{{aText("x-id", "one-" + sfx)}, {aText("x-id", "one-" + sfx), aInt("x-count", 7)}} {
+				it := mustSucceed(t, do(t, c, v, kmip14.OperationLocate, locatePayload(v, 0, 0, as...)))
+				if ids := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier); fmt.Sprint(ids) != fmt.Sprint([]string{id}) {
+					t.Errorf("Locate by %d custom attributes found %v, want [%s]", len(as), ids, id)
+				}
+			}
+			it := mustSucceed(t, do(t, c, v, kmip14.OperationLocate, locatePayload(v, 0, 0, aText("x-id", "one-"+sfx), aInt("x-count", 8))))
+			if ids := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier); len(ids) != 0 {
+				t.Errorf("Locate by a wrong typed value found %v", ids)
 			}
 			// Get Attribute List names the custom attributes too.
 			list := mustSucceed(t, do(t, c, v, kmip14.OperationGetAttributeList, idOnly(id))).ResponsePayload
