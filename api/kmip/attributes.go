@@ -2,8 +2,6 @@ package kmip
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -307,10 +305,6 @@ func encodeAttributes(e *ttlv.Encoder, v version, attrs []outAttr) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
 }
 
 func fieldError(format string, args ...any) *Error {

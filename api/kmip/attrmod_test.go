@@ -288,7 +288,7 @@ func TestAttributeChanges(t *testing.T) {
 				}
 			}
 			// Locate finds the key by its custom attributes, text and typed.
-			for _, as := range [][]tattr{{aText("x-id", "one-" + sfx)}, {aText("x-id", "one-" + sfx), aInt("x-count", 7)}} {
+			for _, as := range [][]tattr{{aText("x-id", "one-"+sfx)}, {aText("x-id", "one-"+sfx), aInt("x-count", 7)}} {
 				it := mustSucceed(t, do(t, c, v, kmip14.OperationLocate, locatePayload(v, 0, 0, as...)))
 				if ids := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier); fmt.Sprint(ids) != fmt.Sprint([]string{id}) {
 					t.Errorf("Locate by %d custom attributes found %v, want [%s]", len(as), ids, id)
