@@ -493,6 +493,40 @@ func TestReKey(t *testing.T) {
 	}
 }
 
+// TestReKeyMaterial: ReKey of a material key makes a material key of the
+// same algorithm and length, with fresh material.
+func TestReKeyMaterial(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	ctx := kms.WithIdentity(context.Background(), ts.env.Admin.Identity)
+	old := newUUID()
+	if _, err := ts.env.Service.CreateKey(ctx, kms.CreateKeyRequest{ID: old, Purpose: kms.PurposeMaterial,
+		Exportable: true, Attributes: kms.Attributes{Algorithm: kms.AlgorithmAES, Length: 128}}); err != nil {
+		t.Fatal(err)
+	}
+	it := mustSucceed(t, do(t, c, version{1, 4}, kmip14.OperationReKey, idOnly(old)))
+	nw := textChildren(it.ResponsePayload, kmip14.TagUniqueIdentifier)[0]
+	info, err := ts.env.Service.GetKey(ctx, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Purpose != kms.PurposeMaterial || !info.Exportable || info.Attributes.Algorithm != kms.AlgorithmAES ||
+		info.Attributes.Length != 128 || info.State != kms.StatePreActive {
+		t.Fatalf("new key %+v", info.Key)
+	}
+	_, m1, err := ts.env.Service.ExportKey(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, m2, err := ts.env.Service.ExportKey(ctx, nw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m2) != 16 || string(m1) == string(m2) {
+		t.Errorf("new material: %d bytes, same as the old: %v", len(m2), string(m1) == string(m2))
+	}
+}
+
 func TestBatchUndo(t *testing.T) {
 	ts := startServer(t, Config{})
 	c := ts.dial(t)
