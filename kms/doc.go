@@ -34,7 +34,18 @@
 // every cryptographic use, and a scheduled deletion (7 to 30 days by
 // default) disables the key until it is cancelled or the date passes and
 // ReapDeletions destroys the material. Destroy refuses an active key, as
-// KMIP requires.
+// KMIP requires. Transition changes the state under compare-and-set from
+// the states the caller expects (of concurrent Activates, one wins); state
+// changes record the KMIP lifecycle dates and Revocation Reason in the
+// key's Attributes.
+//
+// # KMIP attributes
+//
+// Key.Attributes hold what KMIP clients set or the lifecycle records;
+// UpdateAttributes changes them under compare-and-set (policy op
+// "attributes"). Names are unique among keys not destroyed (checkNames).
+// RestoreKey and PurgeKey undo a change or a creation for the KMIP
+// adapter's batch Undo, only while nothing else changed the key.
 //
 // # Symmetric operations on material keys
 //

@@ -19,11 +19,16 @@ type KeyStore interface {
 	// byte order of id.
 	ListKeys(ctx context.Context, after string, limit int) ([]Key, error)
 	// UpdateKey replaces the key's mutable fields (state, enabled, current
-	// version, description, deletion date, updated time) if its stored
+	// version, description, deletion date, updated time, attributes) if its stored
 	// revision equals k.Revision, and stores it with k.Revision+1. If add is
 	// not nil the version is inserted in the same transaction. Returns
 	// ENotFound, or EConflict if the revision differs or the version exists.
 	UpdateKey(ctx context.Context, k Key, add *KeyVersion) error
+	// DeleteKey removes a key and all its versions (material included)
+	// if its stored revision equals revision: the undo of a CreateKey
+	// whose batch failed (Service.PurgeKey). Returns ENotFound, or
+	// EConflict if the revision differs.
+	DeleteKey(ctx context.Context, id string, revision int64) error
 	// GetVersion returns one version of a key. Returns ENotFound.
 	GetVersion(ctx context.Context, id string, version int) (KeyVersion, error)
 	// ListVersions returns all versions of a key, oldest first. Returns

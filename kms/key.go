@@ -74,7 +74,8 @@ type Key struct {
 	// to detect concurrent updates.
 	Revision int64
 	// Attributes are the KMIP attributes the registry keeps for KMIP
-	// clients. Set at creation; KeyStore.UpdateKey does not change them.
+	// clients. Set at creation, changed by Service.UpdateAttributes and
+	// the lifecycle methods; KeyStore.UpdateKey stores them.
 	Attributes Attributes
 }
 
@@ -102,6 +103,60 @@ type Attributes struct {
 	// decrypt or verify, from the second on it does not encrypt or MAC.
 	ProcessStartDate *time.Time `json:"process_start_date,omitempty"`
 	ProtectStopDate  *time.Time `json:"protect_stop_date,omitempty"`
+
+	// Lifecycle and client-managed attributes (KMIP 1.4 section 3). The
+	// lifecycle dates are recorded by the Service's state changes
+	// (SetState, Transition, DestroyKey); the rest by UpdateAttributes.
+	Lifecycle
+}
+
+// Lifecycle are the KMIP lifecycle attributes of a key and the other
+// client-managed attributes that are not plain text.
+type Lifecycle struct {
+	// ActivationDate is when the key became (or becomes) Active.
+	ActivationDate *time.Time `json:"activation_date,omitempty"`
+	// DeactivationDate is when it was deactivated (revoked, or after
+	// its Compromise).
+	DeactivationDate *time.Time `json:"deactivation_date,omitempty"`
+	// CompromiseOccurrenceDate is when the client says the compromise
+	// happened; CompromiseDate when the key was marked Compromised.
+	CompromiseOccurrenceDate *time.Time `json:"compromise_occurrence_date,omitempty"`
+	CompromiseDate           *time.Time `json:"compromise_date,omitempty"`
+	// DestroyDate is when the key was destroyed.
+	DestroyDate *time.Time `json:"destroy_date,omitempty"`
+	// RevocationReason is the reason given at revocation (the KMIP
+	// Revocation Reason Code's enumeration value) and its optional
+	// message.
+	RevocationReason *RevocationReason `json:"revocation_reason,omitempty"`
+	// Links are the key's Link attributes, in order.
+	Links []Link `json:"links,omitempty"`
+	// ContactInformation is the Contact Information attribute.
+	ContactInformation string `json:"contact_information,omitempty"`
+	// CustomTyped holds custom attributes whose value is not a Text
+	// String (Integer, Long Integer, Boolean, Date-Time, Enumeration,
+	// Byte String…), by name.
+	CustomTyped map[string]TypedValue `json:"custom_typed,omitempty"`
+}
+
+// RevocationReason is a KMIP Revocation Reason.
+type RevocationReason struct {
+	Code    uint32 `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// Link is a KMIP Link: a Link Type (enumeration value) and the Unique
+// Identifier of the linked object.
+type Link struct {
+	Type     uint32 `json:"type"`
+	ObjectID string `json:"object_id"`
+}
+
+// TypedValue is a custom attribute value that is not text: its TTLV type
+// name ("Integer", "DateTime"…) and its encoded TTLV value bytes in
+// hexadecimal, as the KMIP adapter received them.
+type TypedValue struct {
+	Type  string `json:"type"`
+	Value string `json:"value"`
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.

@@ -60,6 +60,19 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	if req.Material != nil && req.Purpose != PurposeMaterial {
 		return Key{}, Errorf(EInvalid, "only %s keys take imported material", PurposeMaterial)
 	}
+	if req.State == StateActive && req.Attributes.ActivationDate == nil {
+		now := s.now().UTC()
+		req.Attributes = CloneAttributes(req.Attributes)
+		req.Attributes.ActivationDate = &now
+	}
+	if len(req.Attributes.Names) > 0 {
+		// Names are unique: the check and the write are serialised.
+		s.names.Lock()
+		defer s.names.Unlock()
+		if err := s.checkNames(ctx, req.ID, req.Attributes.Names); err != nil {
+			return Key{}, err
+		}
+	}
 	var wrapped []byte
 	if req.Purpose == PurposeMaterial {
 		wrapped, err = s.wrapMaterial(ctx, req.Attributes, req.Material)
@@ -244,7 +257,9 @@ var transitions = map[State][]State{
 }
 
 // SetState moves a key along its KMIP lifecycle (activate, deactivate,
-// mark compromised). Destruction goes through DestroyKey.
+// mark compromised) from whatever state it is in, recording the lifecycle
+// dates; Transition also checks the state it starts from. Destruction
+// goes through DestroyKey.
 func (s *Service) SetState(ctx context.Context, id string, to State) (k Key, err error) {
 	o := op{name: "key.state." + string(to), keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
@@ -252,16 +267,7 @@ func (s *Service) SetState(ctx context.Context, id string, to State) (k Key, err
 		return Key{}, err
 	}
 	return s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
-		if k.State == to {
-			return nil, nil
-		}
-		for _, ok := range transitions[k.State] {
-			if ok == to {
-				k.State = to
-				return nil, nil
-			}
-		}
-		return nil, Errorf(EState, "key %q cannot go from %s to %s", id, k.State, to)
+		return nil, s.moveState(k, StateChange{To: to})
 	})
 }
 
@@ -329,6 +335,8 @@ func (s *Service) destroy(ctx context.Context, id string, due bool) (Key, error)
 		}
 		k.State = StateDestroyed
 		k.Enabled = false
+		now := s.now().UTC()
+		k.Attributes.DestroyDate = &now
 		return nil, nil
 	})
 	if err != nil {

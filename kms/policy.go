@@ -23,13 +23,18 @@ const (
 	OpAudit    Op = "audit"    // read the audit log
 	OpMaster   Op = "master"   // master-key status and rotation (needs the key pattern "*")
 	OpExport   Op = "export"   // read an exportable key's material in clear (KMIP Get)
-	OpAll      Op = "*"
+	// OpAttributes allows adding, modifying and deleting a key's KMIP
+	// attributes (Name, Object Group, Link, custom x- attributes…).
+	// Separate from "state": renaming or relinking a key is not a
+	// lifecycle change, and "read" must not imply it.
+	OpAttributes Op = "attributes"
+	OpAll        Op = "*"
 )
 
 var knownOps = map[Op]bool{
 	OpCreate: true, OpRead: true, OpRotate: true, OpEnable: true, OpState: true,
 	OpDelete: true, OpGenerate: true, OpDecrypt: true, OpRewrap: true,
-	OpEncrypt: true, OpAudit: true, OpMaster: true, OpExport: true, OpAll: true,
+	OpEncrypt: true, OpAudit: true, OpMaster: true, OpExport: true, OpAttributes: true, OpAll: true,
 }
 
 // PolicyEntry grants operations on keys to a set of identities.

@@ -2,8 +2,6 @@ package kmip
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +26,14 @@ const (
 	attrInitialDate      = "Initial Date"
 	attrLastChangeDate   = "Last Change Date"
 	attrActivationDate   = "Activation Date"
+
+	attrDeactivationDate         = "Deactivation Date"
+	attrCompromiseOccurrenceDate = "Compromise Occurrence Date"
+	attrCompromiseDate           = "Compromise Date"
+	attrDestroyDate              = "Destroy Date"
+	attrRevocationReason         = "Revocation Reason"
+	attrLink                     = "Link"
+	attrContactInformation       = "Contact Information"
 )
 
 var attrTags = map[string]ttlv.Tag{
@@ -42,6 +48,14 @@ var attrTags = map[string]ttlv.Tag{
 	attrInitialDate:      kmip14.TagInitialDate,
 	attrLastChangeDate:   kmip14.TagLastChangeDate,
 	attrActivationDate:   kmip14.TagActivationDate,
+
+	attrDeactivationDate:         kmip14.TagDeactivationDate,
+	attrCompromiseOccurrenceDate: kmip14.TagCompromiseOccurrenceDate,
+	attrCompromiseDate:           kmip14.TagCompromiseDate,
+	attrDestroyDate:              kmip14.TagDestroyDate,
+	attrRevocationReason:         kmip14.TagRevocationReason,
+	attrLink:                     kmip14.TagLink,
+	attrContactInformation:       kmip14.TagContactInformation,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.
@@ -81,11 +95,11 @@ func requestAttributes(c call, template bool) ([]attr, error) {
 		}
 		var out []attr
 		for _, k := range as.kids {
-			name, ok := attrNameOf(k.tag)
-			if !ok {
-				return nil, errorf(kmip14.ResultReasonInvalidField, "attribute %s is not supported", k.tag)
+			a, err := taggedAttribute(k)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, attr{name: name, value: k})
+			out = append(out, a)
 		}
 		return out, nil
 	}
@@ -117,6 +131,36 @@ func requestAttributes(c call, template bool) ([]attr, error) {
 		out = append(out, attr{name: name, value: val})
 	}
 	return out, nil
+}
+
+// taggedAttribute reads one KMIP 2.0 attribute: a value tagged with the
+// attribute's tag, or a Vendor Attribute (Vendor Identification,
+// Attribute Name, Attribute Value). Vendor attributes of the client
+// vendors "x" and "y" are the 1.x custom attributes "x-Name"/"y-Name";
+// other vendors are refused.
+func taggedAttribute(k node) (attr, error) {
+	if k.tag == tagVendorAttribute {
+		if k.structure() != nil {
+			return attr{}, fieldError("a Vendor Attribute is not a structure")
+		}
+		vn, ok1 := k.child(kmip14.TagVendorIdentification)
+		an, ok2 := k.child(kmip14.TagAttributeName)
+		val, ok3 := k.child(kmip14.TagAttributeValue)
+		vendor, err1 := vn.text()
+		name, err2 := an.text()
+		if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil || name == "" {
+			return attr{}, fieldError("a Vendor Attribute lacks its Vendor Identification, Attribute Name or Attribute Value")
+		}
+		if vendor != "x" && vendor != "y" {
+			return attr{}, errorf(resultReasonUnsupportedAttribute, "vendor attributes of vendor %q are not supported (client attributes use \"x\" or \"y\")", vendor)
+		}
+		return attr{name: vendor + "-" + name, value: val}, nil
+	}
+	name, ok := attrNameOf(k.tag)
+	if !ok {
+		return attr{}, errorf(kmip14.ResultReasonInvalidField, "attribute %s is not supported", k.tag)
+	}
+	return attr{name: name, value: k}, nil
 }
 
 // nameValue returns the Name Value of a Name attribute value.
@@ -229,22 +273,21 @@ func keyAttributes(k kms.Key) []outAttr {
 		out = append(out, textAttr(attrObjectGroup, int32(i), g))
 	}
 	out = append(out, dateAttr(attrInitialDate, k.CreatedAt), dateAttr(attrLastChangeDate, k.UpdatedAt))
-	for _, name := range sortedKeys(k.Attributes.Custom) {
-		out = append(out, textAttr(name, 0, k.Attributes.Custom[name]))
+	out = append(out, lifecycleAttributes(k.Attributes)...)
+	for _, name := range customNames(k.Attributes) {
+		out = append(out, customAttr(k.Attributes, name))
 	}
 	return out
 }
 
 // encodeAttributes writes attrs in version v's form: Attribute structures
-// (1.x) or one Attributes structure (2.0, where custom attributes have no
-// tag of their own and are left out).
+// (1.x) or one Attributes structure (2.0, where custom attributes are
+// Vendor Attributes).
 func encodeAttributes(e *ttlv.Encoder, v version, attrs []outAttr) error {
 	if v.major >= 2 {
 		return e.EncodeStructure(tagAttributes, func(e *ttlv.Encoder) error {
 			for _, a := range attrs {
-				if tag, ok := attrTags[a.name]; ok {
-					a.enc(e, tag)
-				}
+				encodeTagged(e, a)
 			}
 			return nil
 		})
@@ -264,10 +307,6 @@ func encodeAttributes(e *ttlv.Encoder, v version, attrs []outAttr) error {
 	return nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
 func fieldError(format string, args ...any) *Error {
 	return &Error{Reason: kmip14.ResultReasonInvalidField, Message: fmt.Sprintf(format, args...)}
 }
@@ -278,4 +317,17 @@ const (
 	tagAttributes                      ttlv.Tag            = 0x420125
 	tagAttributeReference              ttlv.Tag            = 0x42013b
 	resultReasonWrongKeyLifecycleState kmip14.ResultReason = 0x00000043
+
+	tagCurrentAttribute ttlv.Tag = 0x42013c
+	tagNewAttribute     ttlv.Tag = 0x42013d
+	// tagVendorAttribute is KMIP 2.0's Vendor Attribute: the 1.x
+	// Attribute tag, with a Vendor Identification.
+	tagVendorAttribute ttlv.Tag = 0x420008
+
+	resultReasonUnsupportedAttribute      kmip14.ResultReason = 0x0000001f
+	resultReasonAttributeInstanceNotFound kmip14.ResultReason = 0x00000020
+	resultReasonAttributeNotFound         kmip14.ResultReason = 0x00000021
+	resultReasonAttributeReadOnly         kmip14.ResultReason = 0x00000022
+	resultReasonAttributeSingleValued     kmip14.ResultReason = 0x00000023
+	resultReasonNonUniqueNameAttribute    kmip14.ResultReason = 0x00000035
 )

@@ -118,8 +118,6 @@ func payloadBytes(p ttlv.TTLV) map[ttlv.Tag][]byte {
 	return out
 }
 
-var testVersions = []version{{1, 2}, {1, 4}, {2, 0}}
-
 // TestCryptKnownAnswers replays the OASIS CS-BC-M and CS-BC-M-GCM known
 // answers over mTLS at KMIP 1.2, 1.4 and 2.0, with key material wrapped by
 // the software protector and by the pkcs11 one on SoftHSM.

@@ -45,8 +45,11 @@
 // Batch items are served in order. Operation and Unique Batch Item ID are
 // echoed when the request carries them. Batch Error Continuation Option
 // Continue serves every item; Stop (the default) answers the items up to
-// and including the first failure; Undo is served as Stop and the failing
-// item's Result Message says so. Asynchronous Indicator and Batch Order
+// and including the first failure; Undo is Stop, then undoes the earlier
+// items, newest first, and answers them Operation Undone (undo.go: Create
+// and ReKey purge their key, state and attribute changes are restored
+// under compare-and-set, and Destroy, which cannot be undone, is deferred
+// until every item has succeeded). Asynchronous Indicator and Batch Order
 // Option are accepted (processing is always synchronous and in order);
 // a response longer than the Maximum Response Size has its successful
 // items replaced by Response Too Large failures. Every failure carries a
@@ -64,16 +67,28 @@
 // Unique Identifier, owned by the caller; Active when an Activation Date
 // not in the future is given); Activate; Revoke (Key or CA Compromise →
 // Compromised, any other reason → Deactivated); Destroy (refused while
-// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0);
-// Get Attributes and Get Attribute List (Unique Identifier, Object Type,
-// Cryptographic Algorithm, Length and Usage Mask, State, Name, Object
-// Group, Initial Date, Last Change Date and, in 1.x, custom x- attributes;
-// 1.x Attribute structures, 2.0 Attributes and Attribute References);
-// Locate (by Name, Object Type, State, Object Group, algorithm, length
-// and 1.x custom attributes; Maximum Items, Offset Items). Only named
-// keys are KMIP objects; bucket root keys are not found. The attributes
-// kms does not model live in kms.Key.Attributes. Create and Locate set the
-// batch's ID Placeholder; items without a Unique Identifier use it.
+// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0).
+// State changes are compare-and-set transitions in kms: of concurrent
+// Activates exactly one succeeds. They record the lifecycle attributes
+// (Activation, Deactivation, Compromise Occurrence, Compromise and
+// Destroy Dates, Revocation Reason); Last Change Date follows every
+// change. Get Attributes and Get Attribute List (Unique Identifier,
+// Object Type, Cryptographic Algorithm, Length and Usage Mask, State,
+// Name, Object Group, Initial Date, Last Change Date, the lifecycle
+// attributes, Link, Contact Information and custom x-/y- attributes of
+// any scalar type; 1.x Attribute structures, 2.0 Attributes, Attribute
+// References and Vendor Attributes of vendors "x" and "y"); Add, Modify
+// and Delete Attribute (attrmod.go: Name, Object Group, Link, Contact
+// Information and custom attributes; the others are read only; Names
+// are unique among objects not destroyed); Check (the usage mask; no
+// usage limits or leases are imposed); ReKey (a new key, with a new
+// UUID, of the same kind; Names move to it; Replaced/Replacement Object
+// Links); Locate (by Name, Object Type, State, Object Group, algorithm,
+// length and custom attributes; Maximum Items, Offset Items). Named and
+// material keys are KMIP objects; bucket root keys are not found. The
+// attributes kms does not model live in kms.Key.Attributes. Create,
+// ReKey and Locate set the batch's ID Placeholder; items without a
+// Unique Identifier use it.
 //
 // Encrypt, Decrypt, MAC, MAC Verify and RNG Retrieve (crypt.go) work
 // with kms PurposeMaterial keys through kms.Service.EncryptData,
@@ -99,6 +114,5 @@
 // unlisted: Create (AES-256 only; the profiles also need AES-128/192,
 // 3DES and the Digest attribute) and Locate (the OASIS cases locate
 // objects that Register makes) are served but not listed yet. Still to
-// come: Register, Get, Add/Modify/Delete Attribute, ReKey, Check, Usage
-// Limits, and a real Undo.
+// come: Register and Get.
 package kmip

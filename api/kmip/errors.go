@@ -36,6 +36,9 @@ var resultReasons = map[kms.Code]kmip14.ResultReason{
 type Error struct {
 	Reason  kmip14.ResultReason
 	Message string
+	// payload, if set, is the failure's Response Payload: only for
+	// operations whose failures define one (Check).
+	payload encodeFunc
 }
 
 func (e *Error) Error() string {

@@ -26,6 +26,21 @@ func FuzzHandleMessage(f *testing.F) {
 	f.Add(encodeRequest(f, version{1, 4}, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
 		testItem{op: kmip14.OperationCreate, payload: createPayload(version{1, 4}, kmip14.ObjectTypeSymmetricKey, aes(256)...)},
 		testItem{op: kmip14.OperationGetAttributes}, testItem{op: kmip14.OperationLocate}))
+	// The attribute operations, Check, ReKey and an Undo batch, at 1.4
+	// and 2.0, on the key the batch creates (the ID Placeholder).
+	for _, v := range []version{{1, 4}, {2, 0}} {
+		f.Add(encodeRequest(f, v, reqOpts{onError: kmip14.BatchErrorContinuationOptionUndo},
+			testItem{op: kmip14.OperationCreate, payload: createPayload(v, kmip14.ObjectTypeSymmetricKey,
+				append(aes(256), aName("fuzz"), aText("x-a", "b"))...)},
+			testItem{op: kmip14.OperationAddAttribute, payload: addPayload(v, "", aText(attrObjectGroup, "g"))},
+			testItem{op: kmip14.OperationModifyAttribute, payload: modifyPayload(v, "", aText("x-a", "c"), 0, nil)},
+			testItem{op: kmip14.OperationDeleteAttribute, payload: deletePayload(v, "", attrObjectGroup, 0, nil)},
+			testItem{op: kmip14.OperationActivate},
+			testItem{op: kmip14.OperationCheck},
+			testItem{op: kmip14.OperationReKey},
+			testItem{op: kmip14.OperationDestroy},
+			testItem{op: kmip14.OperationGet}))
+	}
 	// A real KMS, so that key operations run rather than fail on a nil
 	// service (the handler would recover, but the inputs would test less).
 	env := apitest.New(f, apitest.Options{})

@@ -1,8 +1,10 @@
 package kmip
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 
 	"github.com/gemalto/kmip-go/kmip14"
 	"github.com/gemalto/kmip-go/ttlv"
@@ -41,14 +43,14 @@ func uniqueID(c call) (string, error) {
 	return *c.placeholder, nil
 }
 
-// kmipKey returns the key id names, as KMIP sees it: only named keys are
-// KMIP objects (bucket root keys are internal to SSE-S3).
+// kmipKey returns the key id names, as KMIP sees it: named and material
+// keys are KMIP objects (bucket root keys are internal to SSE-S3).
 func (h *handler) kmipKey(c call, id string) (kms.Key, error) {
 	info, err := h.svc.GetKey(c.ctx, id)
 	if err != nil {
 		return kms.Key{}, err
 	}
-	if info.Purpose != kms.PurposeNamed {
+	if info.Purpose == kms.PurposeBucketRoot {
 		return kms.Key{}, errorf(kmip14.ResultReasonItemNotFound, "object %q not found", id)
 	}
 	return info.Key, nil
@@ -146,15 +148,11 @@ func (h *handler) create(c call) (encodeFunc, error) {
 				return nil, fieldError("an Activation Date in the future is not supported")
 			}
 			state = kms.StateActive
-		case c.version.major < 2 && isCustom(at.name):
-			v, err := textValue(at)
-			if err != nil {
+			a.ActivationDate = &d
+		case settableAtCreate(at.name):
+			if err := setAtCreate(&a, at); err != nil {
 				return nil, err
 			}
-			if a.Custom == nil {
-				a.Custom = map[string]string{}
-			}
-			a.Custom[at.name] = v
 		default:
 			return nil, fieldError("attribute %q cannot be set by Create", at.name)
 		}
@@ -163,11 +161,13 @@ func (h *handler) create(c call) (encodeFunc, error) {
 		return nil, fieldError("Create needs the Cryptographic Algorithm and Cryptographic Length")
 	}
 	id := newUUID()
-	if _, err := h.svc.CreateKey(c.ctx, kms.CreateKeyRequest{
+	k, err := h.svc.CreateKey(c.ctx, kms.CreateKeyRequest{
 		ID: id, Purpose: kms.PurposeNamed, State: state, Attributes: a,
-	}); err != nil {
-		return nil, err
+	})
+	if err != nil {
+		return nil, nameConflict(c.version, err)
 	}
+	c.compensate(func(ctx context.Context) error { return h.svc.PurgeKey(ctx, id, k) })
 	*c.placeholder = id
 	return func(e *ttlv.Encoder) error {
 		e.EncodeEnumeration(kmip14.TagObjectType, uint32(kmip14.ObjectTypeSymmetricKey))
@@ -176,24 +176,55 @@ func (h *handler) create(c call) (encodeFunc, error) {
 	}, nil
 }
 
-// activate answers Activate: Pre-Active keys become Active.
+// activate answers Activate: Pre-Active keys become Active, recording
+// the Activation Date. The state is checked inside the compare-and-set
+// update: of concurrent Activates exactly one succeeds.
 func (h *handler) activate(c call) (encodeFunc, error) {
-	id, k, err := h.target(c)
+	id, before, err := h.target(c)
 	if err != nil {
 		return nil, err
 	}
-	if k.State != kms.StatePreActive {
-		return nil, lifecycleError(c.version, "object %q is %s, not Pre-Active", id, kmipState(k.State))
+	after, err := h.svc.Transition(c.ctx, id, kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
+	if err != nil {
+		return nil, stateError(c.version, err)
 	}
-	if _, err := h.svc.SetState(c.ctx, id, kms.StateActive); err != nil {
-		return nil, err
-	}
+	h.compensateState(c, id, before, after)
 	return idPayload(id), nil
 }
 
+// stateError turns the EState of a refused transition into the KMIP
+// lifecycle failure.
+func stateError(v version, err error) error {
+	if kms.ErrorCode(err) == kms.EState {
+		return lifecycleError(v, "%s", kms.ErrorMessage(err))
+	}
+	return err
+}
+
+// nameConflict turns the EConflict of a Name another object holds into
+// the KMIP failure: Object Already Exists (1.x), Non-Unique Name
+// Attribute (2.0).
+func nameConflict(v version, err error) error {
+	if kms.ErrorCode(err) == kms.EConflict && v.major >= 2 {
+		return errorf(resultReasonNonUniqueNameAttribute, "%s", kms.ErrorMessage(err))
+	}
+	return err
+}
+
+// compensateState registers the undo of a state change.
+func (h *handler) compensateState(c call, id string, before, after kms.Key) {
+	c.compensate(func(ctx context.Context) error {
+		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpState)
+		return err
+	})
+}
+
 // revoke answers Revoke: a Key Compromise or CA Compromise reason makes
-// the key Compromised, any other Deactivated. (The reason itself is not
-// recorded yet.)
+// the key Compromised (recording the Compromise Occurrence Date the
+// client gives and the Compromise Date), any other Deactivated
+// (recording the Deactivation Date); the Revocation Reason is recorded.
+// Deactivating a Compromised key, or revoking a Destroyed one, is
+// refused; revoking again to the same state succeeds and changes nothing.
 func (h *handler) revoke(c call) (encodeFunc, error) {
 	id, err := uniqueID(c)
 	if err != nil {
@@ -208,28 +239,43 @@ func (h *handler) revoke(c call) (encodeFunc, error) {
 	if !ok || err != nil {
 		return nil, fieldError("the Revocation Reason has no Revocation Reason Code")
 	}
-	to := kms.StateDeactivated
+	reason := &kms.RevocationReason{Code: code}
+	if m, ok := rr.child(kmip14.TagRevocationMessage); ok {
+		if reason.Message, err = m.text(); err != nil {
+			return nil, fieldError("the Revocation Message is not a Text String")
+		}
+	}
+	ch := kms.StateChange{
+		From: []kms.State{kms.StatePreActive, kms.StateActive, kms.StateDeactivated}, To: kms.StateDeactivated,
+		RevocationReason: reason,
+	}
 	switch kmip14.RevocationReasonCode(code) {
 	case kmip14.RevocationReasonCodeKeyCompromise, kmip14.RevocationReasonCodeCACompromise:
-		to = kms.StateCompromised
+		ch.To = kms.StateCompromised
+		ch.From = append(ch.From, kms.StateCompromised)
+		if n, ok := c.payload.child(kmip14.TagCompromiseOccurrenceDate); ok {
+			d, err := n.dateTime()
+			if err != nil {
+				return nil, fieldError("the Compromise Occurrence Date is not a Date-Time")
+			}
+			ch.CompromiseOccurrenceDate = &d
+		}
 	}
-	k, err := h.kmipKey(c, id)
+	before, err := h.kmipKey(c, id)
 	if err != nil {
 		return nil, err
 	}
-	if k.State == kms.StateDestroyed || (to == kms.StateDeactivated && k.State == kms.StateCompromised) {
-		return nil, lifecycleError(c.version, "object %q is %s", id, kmipState(k.State))
+	after, err := h.svc.Transition(c.ctx, id, ch)
+	if err != nil {
+		return nil, stateError(c.version, err)
 	}
-	if _, err := h.svc.SetState(c.ctx, id, to); err != nil {
-		if kms.ErrorCode(err) == kms.EState {
-			return nil, lifecycleError(c.version, "%s", kms.ErrorMessage(err))
-		}
-		return nil, err
-	}
+	h.compensateState(c, id, before, after)
 	return idPayload(id), nil
 }
 
-// destroy answers Destroy. An Active key is refused, as KMIP requires.
+// destroy answers Destroy. An Active key is refused, as KMIP requires. In
+// an Undo batch the destruction is deferred until every item succeeded
+// (it cannot be undone).
 func (h *handler) destroy(c call) (encodeFunc, error) {
 	id, k, err := h.target(c)
 	if err != nil {
@@ -238,10 +284,19 @@ func (h *handler) destroy(c call) (encodeFunc, error) {
 	if k.State == kms.StateDestroyed {
 		return nil, errorf(kmip14.ResultReasonItemNotFound, "object %q is destroyed", id)
 	}
-	if _, err := h.svc.DestroyKey(c.ctx, id); err != nil {
-		if kms.ErrorCode(err) == kms.EState {
-			return nil, lifecycleError(c.version, "object %q is Active; revoke it first", id)
+	if k.State == kms.StateActive {
+		return nil, lifecycleError(c.version, "object %q is Active; revoke it first", id)
+	}
+	err = c.deferUntilCommit(c.ctx, func(ctx context.Context) error {
+		if _, err := h.svc.DestroyKey(ctx, id); err != nil {
+			if kms.ErrorCode(err) == kms.EState {
+				return lifecycleError(c.version, "object %q is Active; revoke it first", id)
+			}
+			return err
 		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return idPayload(id), nil
@@ -279,10 +334,22 @@ func requestedNames(c call) (map[string]bool, error) {
 			}
 			add(name)
 		case ttlv.TypeStructure:
+			// A Vendor Attribute Reference: Vendor Identification and
+			// Attribute Name; the client vendors x and y name the custom
+			// attributes x-Name and y-Name.
 			an, _ := n.child(kmip14.TagAttributeName)
 			s, err := an.text()
 			if err != nil {
 				return nil, fieldError("an Attribute Reference has no Attribute Name")
+			}
+			if vn, ok := n.child(kmip14.TagVendorIdentification); ok {
+				v, err := vn.text()
+				if err != nil {
+					return nil, fieldError("invalid Vendor Identification")
+				}
+				if v != "" {
+					s = v + "-" + s
+				}
 			}
 			add(s)
 		default:
@@ -339,6 +406,12 @@ func (h *handler) getAttributeList(c call) (encodeFunc, error) {
 				e.EncodeTextString(kmip14.TagAttributeName, n)
 			} else if tag, ok := attrTags[n]; ok {
 				e.EncodeEnumeration(tagAttributeReference, uint32(tag))
+			} else if vendor, name, ok := strings.Cut(n, "-"); ok && isCustom(n) {
+				_ = e.EncodeStructure(tagAttributeReference, func(e *ttlv.Encoder) error {
+					e.EncodeTextString(kmip14.TagVendorIdentification, vendor)
+					e.EncodeTextString(kmip14.TagAttributeName, name)
+					return nil
+				})
 			}
 		}
 		return nil

@@ -50,6 +50,15 @@ func encAttrs(e *ttlv.Encoder, v version, template bool, attrs []tattr) {
 	if v.major >= 2 {
 		_ = e.EncodeStructure(tagAttributes, func(e *ttlv.Encoder) error {
 			for _, a := range attrs {
+				if isCustom(a.name) { // a Vendor Attribute
+					_ = e.EncodeStructure(tagVendorAttribute, func(e *ttlv.Encoder) error {
+						e.EncodeTextString(kmip14.TagVendorIdentification, a.name[:1])
+						e.EncodeTextString(kmip14.TagAttributeName, a.name[2:])
+						a.enc(e, kmip14.TagAttributeValue)
+						return nil
+					})
+					continue
+				}
 				a.enc(e, attrTags[a.name])
 			}
 			return nil
@@ -348,7 +357,7 @@ func TestKeyOperationErrors(t *testing.T) {
 		{"create without length", admin, v14, kmip14.OperationCreate, createPayload(v14, sym, aes(256)[:1]...), kmip14.ResultReasonInvalidField},
 		{"create secret data", admin, v14, kmip14.OperationCreate, createPayload(v14, kmip14.ObjectTypeSecretData, aes(256)...), kmip14.ResultReasonInvalidField},
 		{"create with unsupported attribute", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
-			append(aes(256), aText("Contact Information", "me"))...), kmip14.ResultReasonInvalidField},
+			append(aes(256), aText("Process Start Date", "me"))...), kmip14.ResultReasonInvalidField},
 		{"create with future activation", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
 			append(aes(256), tattr{attrActivationDate, func(e *ttlv.Encoder, tag ttlv.Tag) {
 				e.EncodeDateTime(tag, time.Now().Add(time.Hour))

@@ -66,16 +66,12 @@ func locateFilters(c call) ([]filter, bool, error) {
 				return nil, false, err
 			}
 			fs = append(fs, func(kms.Key) bool { return v == keyLength })
-		case c.version.major < 2 && isCustom(a.name):
-			v, err := textValue(a)
+		case isCustom(a.name): // 1.x x-/y- names, 2.0 vendor attributes
+			f, err := customFilter(a)
 			if err != nil {
 				return nil, false, err
 			}
-			name := a.name
-			fs = append(fs, func(k kms.Key) bool {
-				got, ok := k.Attributes.Custom[name]
-				return ok && got == v
-			})
+			fs = append(fs, f)
 		default:
 			return nil, false, fieldError("Locate by attribute %q is not supported", a.name)
 		}

@@ -227,7 +227,8 @@ func encodeVersion(e *ttlv.Encoder, v version) {
 // encodeItem writes a response Batch Item in the field order KMIP
 // defines: Operation (when the request named one), Unique Batch Item ID
 // (when the request sent one), Result Status, Result Reason and Result
-// Message (failures), Response Payload (successes).
+// Message (failures), Response Payload (successes, and the failures of
+// Check).
 func encodeItem(e *ttlv.Encoder, it responseItem) error {
 	if it.hasOp {
 		e.EncodeEnumeration(kmip14.TagOperation, uint32(it.op))
@@ -240,7 +241,9 @@ func encodeItem(e *ttlv.Encoder, it responseItem) error {
 		e.EncodeEnumeration(kmip14.TagResultReason, uint32(it.reason))
 		e.EncodeTextString(kmip14.TagResultMessage, it.message)
 	}
-	if it.status == kmip14.ResultStatusSuccess {
+	// A failure carries a payload only when its operation defines one
+	// (Check returns the attribute that failed).
+	if it.status == kmip14.ResultStatusSuccess || (it.status == kmip14.ResultStatusOperationFailed && it.payload != nil) {
 		return e.EncodeStructure(kmip14.TagResponsePayload, func(e *ttlv.Encoder) error {
 			if it.payload == nil {
 				return nil

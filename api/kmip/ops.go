@@ -2,6 +2,7 @@ package kmip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -31,6 +32,29 @@ type call struct {
 	// the last Create or Locate of the batch returned, used by items
 	// that omit theirs. Empty until set.
 	placeholder *string
+	// undo is set in a batch with Batch Error Continuation Option Undo:
+	// the item's compensations and deferred actions (see batchUndo).
+	undo *itemUndo
+}
+
+// compensate registers fn to undo the item's side effect should a later
+// item of an Undo batch fail. Outside Undo batches it does nothing.
+func (c call) compensate(fn func(ctx context.Context) error) {
+	if c.undo != nil {
+		c.undo.compensations = append(c.undo.compensations, fn)
+	}
+}
+
+// deferUntilCommit runs fn now, or, in an Undo batch, once every item
+// has succeeded: for side effects that cannot be undone (Destroy erases
+// key material). An error of a deferred fn fails the batch, undoing the
+// other items.
+func (c call) deferUntilCommit(ctx context.Context, fn func(ctx context.Context) error) error {
+	if c.undo == nil {
+		return fn(ctx)
+	}
+	c.undo.deferred = append(c.undo.deferred, fn)
+	return nil
 }
 
 // encodeFunc writes the children of a Response Payload.
@@ -78,6 +102,12 @@ func operationTable() map[kmip14.Operation]operation {
 		kmip14.OperationMAC:         {handle: (*handler).mac},
 		kmip14.OperationMACVerify:   {handle: (*handler).macVerify},
 		kmip14.OperationRNGRetrieve: {handle: (*handler).rngRetrieve},
+
+		kmip14.OperationAddAttribute:    {handle: (*handler).addAttribute},
+		kmip14.OperationModifyAttribute: {handle: (*handler).modifyAttribute},
+		kmip14.OperationDeleteAttribute: {handle: (*handler).deleteAttribute},
+		kmip14.OperationCheck:           {handle: (*handler).check},
+		kmip14.OperationReKey:           {handle: (*handler).reKey},
 	}
 }
 
@@ -154,27 +184,38 @@ func (h *handler) messageError(v version, err error) []byte {
 
 // runBatch serves the batch items in order, applying the request's Batch
 // Error Continuation Option: Continue serves every item; Stop serves
-// items until one fails and answers only those. Undo is answered as
-// Stop (no operation has side effects to undo yet), and the failing
-// item's Result Message says so.
+// items until one fails and answers only those; Undo is Stop, and then
+// undoes the earlier items (see batchUndo).
 func (h *handler) runBatch(ctx context.Context, sess session, req *request) []responseItem {
 	var out []responseItem
 	var placeholder string
+	var undo *batchUndo
+	if req.onError == kmip14.BatchErrorContinuationOptionUndo {
+		undo = &batchUndo{}
+	}
 	for _, ri := range req.items {
-		it := h.runItem(ctx, sess, req.version, ri, &placeholder)
-		if it.status == kmip14.ResultStatusOperationFailed && req.onError != kmip14.BatchErrorContinuationOptionContinue {
-			if req.onError == kmip14.BatchErrorContinuationOptionUndo {
-				it.message += " (Batch Error Continuation Option Undo is processed as Stop)"
-			}
-			return append(out, it)
+		var iu *itemUndo
+		if undo != nil {
+			iu = &itemUndo{}
+			undo.items = append(undo.items, iu)
 		}
+		it := h.runItem(ctx, sess, req.version, ri, &placeholder, iu)
 		out = append(out, it)
+		if it.status == kmip14.ResultStatusOperationFailed && req.onError != kmip14.BatchErrorContinuationOptionContinue {
+			if undo != nil {
+				h.undoBatch(ctx, sess, undo, out, len(out)-1)
+			}
+			return out
+		}
+	}
+	if undo != nil {
+		h.commitBatch(ctx, sess, undo, out)
 	}
 	return out
 }
 
 // runItem serves one batch item and turns any error into a failed item.
-func (h *handler) runItem(ctx context.Context, sess session, v version, ri requestItem, placeholder *string) (it responseItem) {
+func (h *handler) runItem(ctx context.Context, sess session, v version, ri requestItem, placeholder *string, undo *itemUndo) (it responseItem) {
 	it = responseItem{op: ri.op, hasOp: ri.hasOp, id: ri.id}
 	defer func() {
 		if p := recover(); p != nil {
@@ -199,13 +240,18 @@ func (h *handler) runItem(ctx context.Context, sess session, v version, ri reque
 		return failed(it, kmip14.ResultReasonAuthenticationNotSuccessful,
 			fmt.Sprintf("client identity %s is not in the policy", sess.identity))
 	}
-	enc, err := op.handle(h, call{ctx: ctx, sess: sess, version: v, payload: ri.payload, placeholder: placeholder})
+	enc, err := op.handle(h, call{ctx: ctx, sess: sess, version: v, payload: ri.payload, placeholder: placeholder, undo: undo})
 	if err != nil {
 		reason, msg, unexpected := toResult(err)
 		if unexpected {
 			h.log.Error("kmip: operation failed", "operation", ri.op, "identity", sess.identity, "err", err)
 		}
-		return failed(it, reason, msg)
+		it = failed(it, reason, msg)
+		var ke *Error
+		if errors.As(err, &ke) {
+			it.payload = ke.payload
+		}
+		return it
 	}
 	it.status, it.payload = kmip14.ResultStatusSuccess, enc
 	return it

@@ -79,7 +79,7 @@ type pykmipResult struct {
 // the first two KMIP slices. Add to it as operations land ("destroy" ends
 // with a Get, which is not served yet).
 var pykmipRequired = []string{"discover_versions", "query", "create", "locate", "get_attributes",
-	"activate", "destroy_active", "revoke"}
+	"activate", "destroy_active", "check_usage", "modify_attribute", "delete_attribute", "rekey", "revoke"}
 
 func TestPyKMIP(t *testing.T) {
 	addr, env := kmipEnv(t)

@@ -92,10 +92,10 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		// wait, then re-check the WHERE clause against the committed row:
 		// the loser sees the new revision and updates nothing.
 		tag, err := tx.Exec(ctx, `UPDATE keys SET state = $3, enabled = $4, current_version = $5,
-				description = $6, deletion_date = $7, updated_at = $8, revision = revision + 1
+				description = $6, deletion_date = $7, updated_at = $8, attributes = $9, revision = revision + 1
 			WHERE id = $1 AND revision = $2`,
 			k.ID, k.Revision, string(k.State), k.Enabled, k.CurrentVersion,
-			k.Description, k.DeletionDate, k.UpdatedAt)
+			k.Description, k.DeletionDate, k.UpdatedAt, rows.AttributesArg(k))
 		if err != nil {
 			return err
 		}
@@ -122,6 +122,30 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		return nil
 	})
 	return s.db.fail(err, "update key")
+}
+
+// DeleteKey removes key id and its versions if its revision is
+// revision.
+func (s *KeyStore) DeleteKey(ctx context.Context, id string, revision int64) error {
+	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+		var stored int64
+		err := tx.QueryRow(ctx, `SELECT revision FROM keys WHERE id = $1 FOR UPDATE`, id).Scan(&stored)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return kms.Errorf(kms.ENotFound, "key %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if stored != revision {
+			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", id, revision, stored)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM key_versions WHERE key_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, id)
+		return err
+	})
+	return s.db.fail(err, "delete key")
 }
 
 // GetVersion returns one version of key id.

@@ -89,10 +89,10 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		// update: concurrent callers with the same revision are
 		// serialised and all but the first update nothing.
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET state = ?, enabled = ?, current_version = ?,
-				description = ?, deletion_date = ?, updated_at = ?, revision = revision + 1
+				description = ?, deletion_date = ?, updated_at = ?, attributes = ?, revision = revision + 1
 			WHERE id = ? AND revision = ?`,
 			string(k.State), k.Enabled, k.CurrentVersion, k.Description,
-			formatTimePtr(k.DeletionDate), formatTime(k.UpdatedAt), k.ID, k.Revision)
+			formatTimePtr(k.DeletionDate), formatTime(k.UpdatedAt), rows.AttributesArg(k), k.ID, k.Revision)
 		if err != nil {
 			return err
 		}
@@ -122,6 +122,30 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		return nil
 	})
 	return mapErr(err, "update key")
+}
+
+// DeleteKey removes key id and its versions if its revision is
+// revision.
+func (s *KeyStore) DeleteKey(ctx context.Context, id string, revision int64) error {
+	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		var stored int64
+		err := tx.QueryRowContext(ctx, `SELECT revision FROM keys WHERE id = ?`, id).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return kms.Errorf(kms.ENotFound, "key %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if stored != revision {
+			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", id, revision, stored)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_versions WHERE key_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, id)
+		return err
+	})
+	return mapErr(err, "delete key")
 }
 
 // GetVersion returns one version of key id.

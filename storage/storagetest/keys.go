@@ -444,7 +444,8 @@ func testTimeRoundTrip(t *testing.T, s Store) {
 }
 
 // testAttributes checks that a key's KMIP attributes are stored at
-// creation, returned by GetKey and ListKeys, and left alone by UpdateKey.
+// creation, returned by GetKey and ListKeys, and replaced by UpdateKey
+// (lifecycle dates, links, typed custom values included).
 func testAttributes(t *testing.T, s Store) {
 	ctx := t.Context()
 	k := testKey("with-attributes")
@@ -462,13 +463,51 @@ func testAttributes(t *testing.T, s Store) {
 		t.Fatalf("ListKeys: %d keys, want 1", len(list))
 	}
 	equalKey(t, list[0], k)
-	k2 := got
-	k2.Attributes = kms.Attributes{Names: []string{"changed"}}
-	k2.State = kms.StateActive
-	must(t, s.UpdateKey(ctx, k2, nil))
-	got, err = s.GetKey(ctx, k.ID)
-	must(t, err)
-	want := k
-	want.State, want.Revision = kms.StateActive, k.Revision+1
-	equalKey(t, got, want)
+	tests := []struct {
+		name  string
+		attrs kms.Attributes
+	}{
+		{"changed", kms.Attributes{Names: []string{"changed"}}},
+		{"lifecycle", kms.Attributes{Names: []string{"n"}, Lifecycle: kms.Lifecycle{
+			ActivationDate: ptr(t0), DeactivationDate: ptr(t0.Add(time.Hour)),
+			CompromiseOccurrenceDate: ptr(t0.Add(-time.Hour)), CompromiseDate: ptr(t0.Add(2 * time.Hour)),
+			DestroyDate: ptr(t0.Add(3 * time.Hour)), RevocationReason: &kms.RevocationReason{Code: 2, Message: "m"},
+			Links:              []kms.Link{{Type: 0x107, ObjectID: "other"}},
+			ContactInformation: "ops",
+			CustomTyped:        map[string]kms.TypedValue{"x-n": {Type: "Integer", Value: "7"}},
+		}}},
+		{"empty", kms.Attributes{}},
+	}
+	want := got
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k2 := want
+			k2.Attributes = tt.attrs
+			k2.State = kms.StateActive
+			must(t, s.UpdateKey(ctx, k2, nil))
+			got, err := s.GetKey(ctx, k.ID)
+			must(t, err)
+			want = k2
+			want.Revision++
+			equalKey(t, got, want)
+		})
+	}
+}
+
+// testDeleteKey checks DeleteKey: compare-and-set on the revision, the
+// versions removed with the key.
+func testDeleteKey(t *testing.T, s Store) {
+	ctx := t.Context()
+	k := testKey("to-delete")
+	create(t, s, k)
+	wantCode(t, s.DeleteKey(ctx, k.ID, k.Revision+1), kms.EConflict)
+	wantCode(t, s.DeleteKey(ctx, "missing", 1), kms.ENotFound)
+	must(t, s.DeleteKey(ctx, k.ID, k.Revision))
+	_, err := s.GetKey(ctx, k.ID)
+	wantCode(t, err, kms.ENotFound)
+	_, err = s.ListVersions(ctx, k.ID)
+	wantCode(t, err, kms.ENotFound)
+	_, err = s.GetVersion(ctx, k.ID, 1)
+	wantCode(t, err, kms.ENotFound)
+	create(t, s, k) // the id is free again
 }

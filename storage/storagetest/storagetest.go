@@ -173,6 +173,7 @@ func ExerciseKeyStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"UpdateKeyCAS", testUpdateKeyCAS},
 		{"UpdateKeyImmutableFields", testUpdateKeyImmutableFields},
 		{"Attributes", testAttributes},
+		{"DeleteKey", testDeleteKey},
 		{"UpdateKeyAddVersion", testUpdateKeyAddVersion},
 		{"UpdateKeyDuplicateVersion", testUpdateKeyDuplicateVersion},
 		{"UpdateKeyConcurrent", testUpdateKeyConcurrent},

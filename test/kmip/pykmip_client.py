@@ -51,6 +51,8 @@ import warnings
 warnings.simplefilter("ignore", DeprecationWarning)
 
 from kmip.core import enums  # noqa: E402
+from kmip.core import exceptions as core_exc  # noqa: E402
+from kmip.core import objects as cobjects  # noqa: E402
 from kmip.core import attributes as kattrs  # noqa: E402
 from kmip.core import primitives  # noqa: E402
 from kmip.core.factories import attributes as attr_factory  # noqa: E402
@@ -85,6 +87,15 @@ class Failed(Exception):
 def enum_of(v):
     """PyKMIP returns either enum members or primitives wrapping them."""
     return v if isinstance(v, enum.Enum) else v.value
+
+
+def failure_message(e):
+    """The Result Message of a failure: KmipOperationFailure has it as
+    .message; the core OperationFailure only as its exception text."""
+    m = getattr(e, "message", None)
+    if m is None and e.args:
+        m = e.args[0]
+    return m
 
 
 def reason_name(reason):
@@ -153,26 +164,29 @@ class Runner:
         """Calls a ProxyKmipClient method, mapping Operation Not Supported."""
         try:
             return fn(*a, **kw)
-        except pie_exc.KmipOperationFailure as e:
+        except (pie_exc.KmipOperationFailure, core_exc.OperationFailure) as e:
             if e.reason == enums.ResultReason.OPERATION_NOT_SUPPORTED:
-                self.unsupported(op, e.reason, e.message)
+                self.unsupported(op, e.reason, failure_message(e))
             raise
 
     def expect_failure(self, op, fn, *a, **kw):
-        """Runs fn, which must fail with a reason other than Not Supported."""
+        """Runs fn, which must fail with a reason other than Not Supported.
+        (Operations sent through send_request_payload raise the core
+        OperationFailure instead of KmipOperationFailure.)"""
         try:
             fn(*a, **kw)
-        except pie_exc.KmipOperationFailure as e:
+        except (pie_exc.KmipOperationFailure, core_exc.OperationFailure) as e:
+            message = failure_message(e)
             if e.reason == enums.ResultReason.OPERATION_NOT_SUPPORTED:
-                self.unsupported(op, e.reason, e.message)
-            if not e.message:
+                self.unsupported(op, e.reason, message)
+            if not message:
                 raise Failed("%s failed without a Result Message" % op.name)
-            return "%s: %s" % (reason_name(e.reason), e.message)
+            return "%s: %s" % (reason_name(e.reason), message)
         raise Failed("%s succeeded; want a failure" % op.name)
 
     # PRODUCER names the scenario that sets each shared state key.
     PRODUCER = {"uid": "create", "name": "create", "active": "activate",
-                "revoked": "revoke"}
+                "revoked": "revoke", "renamed": "modify_attribute"}
 
     def need(self, key):
         """Returns state an earlier scenario set. If that scenario was not
@@ -284,6 +298,85 @@ class Runner:
         c, uid = self.connect(), self.need("uid")
         self.need("active")
         return self.expect_failure(enums.Operation.DESTROY, c.destroy, uid)
+
+    def check_usage(self):
+        c, uid = self.connect(), self.need("uid")
+        got = self.call(enums.Operation.CHECK, c.check, uid,
+                        cryptographic_usage_mask=[
+                            enums.CryptographicUsageMask.ENCRYPT])
+        if got != uid:
+            raise Failed("Check returned %r, want %s" % (got, uid))
+        msg = self.expect_failure(
+            enums.Operation.CHECK, c.check, uid,
+            cryptographic_usage_mask=[enums.CryptographicUsageMask.SIGN])
+        return "ENCRYPT allowed; SIGN refused (%s)" % msg
+
+    def names_of(self, c, uid):
+        _, attrs = self.call(enums.Operation.GET_ATTRIBUTES,
+                             c.get_attributes, uid, ["Name"])
+        return [a.attribute_value.name_value.value for a in attrs]
+
+    @staticmethod
+    def name_value(name):
+        return kattrs.Name.create(
+            name, enums.NameType.UNINTERPRETED_TEXT_STRING)
+
+    def modify_attribute(self):
+        c, uid, name = self.connect(), self.need("uid"), self.need("name")
+        new = name + "-renamed"
+        if self.args.version.startswith("1."):
+            a = attr_factory.AttributeFactory().create_attribute(
+                enums.AttributeType.NAME, new, 0)
+            self.call(enums.Operation.MODIFY_ATTRIBUTE, c.modify_attribute,
+                      uid, attribute=a)
+        else:
+            self.call(enums.Operation.MODIFY_ATTRIBUTE, c.modify_attribute,
+                      uid, current_attribute=cobjects.CurrentAttribute(
+                          attribute=self.name_value(name)),
+                      new_attribute=cobjects.NewAttribute(
+                          attribute=self.name_value(new)))
+        got = self.names_of(c, uid)
+        if got != [new]:
+            raise Failed("names after Modify Attribute %s, want [%s]"
+                         % (got, new))
+        self.state["renamed"] = new
+        return "renamed to " + new
+
+    def delete_attribute(self):
+        c, uid, new = self.connect(), self.need("uid"), self.need("renamed")
+        if self.args.version.startswith("1."):
+            self.call(enums.Operation.DELETE_ATTRIBUTE, c.delete_attribute,
+                      uid, attribute_name="Name", attribute_index=0)
+        else:
+            self.call(enums.Operation.DELETE_ATTRIBUTE, c.delete_attribute,
+                      uid, current_attribute=cobjects.CurrentAttribute(
+                          attribute=self.name_value(new)))
+        got = self.names_of(c, uid)
+        if got:
+            raise Failed("names after Delete Attribute: %s" % got)
+        if self.args.version.startswith("1."):
+            again = self.expect_failure(
+                enums.Operation.DELETE_ATTRIBUTE, c.delete_attribute, uid,
+                attribute_name="Name", attribute_index=0)
+        else:
+            again = self.expect_failure(
+                enums.Operation.DELETE_ATTRIBUTE, c.delete_attribute, uid,
+                current_attribute=cobjects.CurrentAttribute(
+                    attribute=self.name_value(new)))
+        return "Name deleted; again: " + again
+
+    def rekey(self):
+        c, uid = self.connect(), self.need("uid")
+        self.need("active")
+        new = self.call(enums.Operation.REKEY, c.rekey, uid=uid, offset=0)
+        if not new or new == uid:
+            raise Failed("ReKey returned %r" % new)
+        _, attrs = self.call(enums.Operation.GET_ATTRIBUTES,
+                             c.get_attributes, new, ["State"])
+        state = attrs[0].attribute_value.value if attrs else None
+        if state != enums.State.ACTIVE:
+            raise Failed("state of the new key is %s" % state)
+        return "new key %s ACTIVE" % new
 
     @staticmethod
     def cbc_params(random_iv=False):
@@ -418,6 +511,7 @@ class Runner:
     SCENARIOS = [
         "discover_versions", "query", "create", "get", "locate",
         "get_attributes", "encrypt_pre_active", "activate", "destroy_active",
+        "check_usage", "modify_attribute", "delete_attribute", "rekey",
         "encrypt_decrypt_cbc", "encrypt_decrypt_gcm", "revoke", "destroy",
         "register", "get_missing",
     ]
@@ -432,7 +526,8 @@ class Runner:
                 out.update(ok=False, status="not_applicable", detail=str(e))
             except NotSupported as e:
                 out.update(ok=False, status="not_supported", detail=str(e))
-            except (Failed, pie_exc.KmipOperationFailure) as e:
+            except (Failed, pie_exc.KmipOperationFailure,
+                    core_exc.OperationFailure) as e:
                 out.update(ok=False, status="fail", detail=str(e))
             except Exception as e:
                 out.update(ok=False, status="fail", detail="%s: %s\n%s" % (

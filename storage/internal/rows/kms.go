@@ -27,12 +27,18 @@ func CheckFirstVersion(k kms.Key, v kms.KeyVersion) (kms.KeyVersion, error) {
 
 // KeyArgs are k's values for KeyCols.
 func KeyArgs(k kms.Key, c Codec) []any {
+	return []any{k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
+		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision, AttributesArg(k)}
+}
+
+// AttributesArg is k's Attributes as stored in the attributes column
+// (JSON text).
+func AttributesArg(k kms.Key) string {
 	attrs, err := json.Marshal(k.Attributes)
 	if err != nil {
-		panic(err) // strings, ints and a map of strings always marshal
+		panic(err) // strings, ints, times and maps of them always marshal
 	}
-	return []any{k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
-		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision, string(attrs)}
+	return string(attrs)
 }
 
 // VersionArgs are v's values for VersionCols.
