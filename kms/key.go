@@ -93,6 +93,33 @@ type Attributes struct {
 	UsageMask int32 `json:"usage_mask,omitempty"`
 	// Custom holds custom attributes ("x-…") as text.
 	Custom map[string]string `json:"custom,omitempty"`
+	// ObjectType is the KMIP Object Type name of a PurposeMaterial key:
+	// ObjectSymmetricKey (also when empty), ObjectSecretData or
+	// ObjectOpaque. The last two hold variable-length values (see
+	// Service.CreateKey) and are never roots.
+	ObjectType string `json:"object_type,omitempty"`
+	// DataType is the Secret Data Type or Opaque Data Type of secret
+	// data and opaque objects, as the KMIP layer names it.
+	DataType string `json:"data_type,omitempty"`
+	// KeyFormat is the KMIP Key Format Type name a symmetric key was
+	// registered in ("" for created keys: Raw).
+	KeyFormat string `json:"key_format,omitempty"`
+	// Digest is the hex SHA-256 of the material of a PurposeMaterial
+	// key (KMIP Digest); set by CreateKey, ignored in requests.
+	Digest string `json:"digest,omitempty"`
+}
+
+// KMIP object types of PurposeMaterial keys (Attributes.ObjectType).
+const (
+	ObjectSymmetricKey = "SymmetricKey"
+	ObjectSecretData   = "SecretData"
+	ObjectOpaque       = "OpaqueObject"
+)
+
+// variableLength reports whether a holds a variable-length value
+// (secret data, opaque object) rather than symmetric key material.
+func (a Attributes) variableLength() bool {
+	return a.ObjectType == ObjectSecretData || a.ObjectType == ObjectOpaque
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.
