@@ -28,6 +28,8 @@ const (
 	attrInitialDate      = "Initial Date"
 	attrLastChangeDate   = "Last Change Date"
 	attrActivationDate   = "Activation Date"
+	attrDigest           = "Digest"
+	attrExtractable      = "Extractable"
 )
 
 var attrTags = map[string]ttlv.Tag{
@@ -42,6 +44,8 @@ var attrTags = map[string]ttlv.Tag{
 	attrInitialDate:      kmip14.TagInitialDate,
 	attrLastChangeDate:   kmip14.TagLastChangeDate,
 	attrActivationDate:   kmip14.TagActivationDate,
+	attrDigest:           kmip14.TagDigest,
+	attrExtractable:      kmip14.TagExtractable,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.
@@ -177,8 +181,8 @@ func kmipState(s kms.State) kmip14.State {
 	}
 }
 
-// keyAlgorithm and keyLength describe every key: kms roots are 256-bit
-// AES keys, whatever interface created them.
+// keyAlgorithm and keyLength describe every named key: kms roots are
+// 256-bit AES keys, whatever interface created them.
 const (
 	keyAlgorithm = kmip14.CryptographicAlgorithmAES
 	keyLength    = 256
@@ -206,12 +210,7 @@ func keyAttributes(k kms.Key) []outAttr {
 	dateAttr := func(name string, v time.Time) outAttr {
 		return outAttr{name: name, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeDateTime(tag, v) }}
 	}
-	out := []outAttr{
-		textAttr(attrUniqueIdentifier, 0, k.ID),
-		enumAttr(attrObjectType, uint32(kmip14.ObjectTypeSymmetricKey)),
-		enumAttr(attrAlgorithm, uint32(keyAlgorithm)),
-		intAttr(attrLength, keyLength),
-	}
+	out := append([]outAttr{textAttr(attrUniqueIdentifier, 0, k.ID)}, objectAttrs(k)...)
 	if k.Attributes.UsageMask != 0 {
 		out = append(out, intAttr(attrUsageMask, k.Attributes.UsageMask))
 	}
@@ -229,6 +228,7 @@ func keyAttributes(k kms.Key) []outAttr {
 		out = append(out, textAttr(attrObjectGroup, int32(i), g))
 	}
 	out = append(out, dateAttr(attrInitialDate, k.CreatedAt), dateAttr(attrLastChangeDate, k.UpdatedAt))
+	out = append(out, materialAttrs(k)...)
 	for _, name := range sortedKeys(k.Attributes.Custom) {
 		out = append(out, textAttr(name, 0, k.Attributes.Custom[name]))
 	}
@@ -250,6 +250,9 @@ func encodeAttributes(e *ttlv.Encoder, v version, attrs []outAttr) error {
 		})
 	}
 	for _, a := range attrs {
+		if !inVersion(a.name, v) {
+			continue
+		}
 		if err := e.EncodeStructure(kmip14.TagAttribute, func(e *ttlv.Encoder) error {
 			e.EncodeTextString(kmip14.TagAttributeName, a.name)
 			if a.index > 0 {
