@@ -146,8 +146,11 @@ func registerSymmetricKey(c call, o *newObject) ([]byte, error) {
 		o.length = v
 	}
 	name, ok := algorithmNames[o.alg]
-	if !ok {
-		return nil, fieldError("a Symmetric Key needs a supported Cryptographic Algorithm")
+	switch {
+	case o.alg == 0:
+		return nil, fieldError("a Symmetric Key needs its Cryptographic Algorithm")
+	case !ok:
+		return nil, fieldError("Cryptographic Algorithm %s is not supported for symmetric keys", o.alg)
 	}
 	if o.length <= 0 {
 		return nil, fieldError("a Symmetric Key needs its Cryptographic Length")
