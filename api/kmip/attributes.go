@@ -30,6 +30,10 @@ const (
 	attrActivationDate   = "Activation Date"
 	attrDigest           = "Digest"
 	attrExtractable      = "Extractable"
+	attrSensitive        = "Sensitive"
+	attrAlwaysSensitive  = "Always Sensitive"
+	attrNeverExtractable = "Never Extractable"
+	attrOriginalCreation = "Original Creation Date"
 )
 
 var attrTags = map[string]ttlv.Tag{
@@ -46,6 +50,10 @@ var attrTags = map[string]ttlv.Tag{
 	attrActivationDate:   kmip14.TagActivationDate,
 	attrDigest:           kmip14.TagDigest,
 	attrExtractable:      kmip14.TagExtractable,
+	attrSensitive:        kmip14.TagSensitive,
+	attrAlwaysSensitive:  kmip14.TagAlwaysSensitive,
+	attrNeverExtractable: kmip14.TagNeverExtractable,
+	attrOriginalCreation: kmip14.TagOriginalCreationDate,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.
@@ -194,6 +202,10 @@ type outAttr struct {
 	name  string
 	index int32
 	enc   func(e *ttlv.Encoder, tag ttlv.Tag)
+	// named attributes are returned by Get Attributes only when asked
+	// for by name (and always listed by Get Attribute List): clients
+	// such as PyKMIP fail on a response that holds them.
+	named bool
 }
 
 // keyAttributes lists the attributes of k, in a fixed order.

@@ -234,7 +234,8 @@ func requestedNames(c call) (map[string]bool, error) {
 }
 
 // getAttributes answers Get Attributes with the requested attributes the
-// key has (all of them when none is named); unknown names are left out.
+// key has (all of them when none is named, but for the outAttr.named
+// ones); unknown names are left out.
 func (h *handler) getAttributes(c call) (encodeFunc, error) {
 	id, err := uniqueID(c)
 	if err != nil {
@@ -250,7 +251,7 @@ func (h *handler) getAttributes(c call) (encodeFunc, error) {
 	}
 	var attrs []outAttr
 	for _, a := range keyAttributes(k) {
-		if want == nil || want[a.name] {
+		if (want == nil && !a.named) || want[a.name] {
 			attrs = append(attrs, a)
 		}
 	}

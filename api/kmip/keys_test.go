@@ -259,8 +259,15 @@ func TestKeyLifecycle(t *testing.T) {
 			if v.major < 2 {
 				want["x-purpose"] = []string{"test"}
 			}
+			// Original Creation Date (1.2), Sensitive, Always Sensitive,
+			// Extractable and Never Extractable (1.4) are listed, and
+			// returned only by name.
+			listed := len(want)
+			if v.major >= 2 || v.minor >= 2 {
+				listed++
+			}
 			if v.major >= 2 || v.minor >= 4 {
-				want[attrExtractable] = []string{"true"}
+				listed += 4
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("Get Attributes:\n got %v\nwant %v", got, want)
@@ -278,7 +285,7 @@ func TestKeyLifecycle(t *testing.T) {
 					}
 				}
 			}
-			if !slices.Contains(names, attrName) || !slices.Contains(names, attrState) || len(names) != len(want) {
+			if !slices.Contains(names, attrName) || !slices.Contains(names, attrState) || len(names) != listed {
 				t.Errorf("Get Attribute List = %q", names)
 			}
 

@@ -85,8 +85,13 @@ func objectAttrs(k kms.Key) []outAttr {
 }
 
 // materialAttrs lists the attributes of material keys: Digest (SHA-256
-// of the key material in Raw format, or of the secret or opaque value)
-// and Extractable.
+// of the key material in Raw format, or of the secret or opaque value),
+// Original Creation Date and the KMIP 1.4 booleans (these last five are
+// returned only by name: PyKMIP cannot decode them) Extractable, Never
+// Extractable (an object's exportability never changes), Sensitive and
+// Always Sensitive (always false: values are only returned in clear).
+// Fresh (whether the value was ever returned) is not tracked, so not
+// reported.
 func materialAttrs(k kms.Key) []outAttr {
 	if k.Purpose != kms.PurposeMaterial {
 		return nil
@@ -111,9 +116,13 @@ func materialAttrs(k kms.Key) []outAttr {
 			})
 		}})
 	}
-	exportable := k.Exportable
-	out = append(out, outAttr{name: attrExtractable, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeBoolean(tag, exportable) }})
-	return out
+	created := k.CreatedAt
+	out = append(out, outAttr{name: attrOriginalCreation, named: true, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeDateTime(tag, created) }})
+	boolAttr := func(name string, v bool) outAttr {
+		return outAttr{name: name, named: true, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeBoolean(tag, v) }}
+	}
+	return append(out, boolAttr(attrSensitive, false), boolAttr(attrAlwaysSensitive, false),
+		boolAttr(attrExtractable, k.Exportable), boolAttr(attrNeverExtractable, !k.Exportable))
 }
 
 func enumOut(name string, v uint32) outAttr {
@@ -261,7 +270,14 @@ func (h *handler) createObject(c call, o newObject, material []byte) (string, er
 }
 
 // inVersion reports whether attribute name exists at protocol version v
-// (Extractable came with KMIP 1.4; older clients cannot parse it).
+// (Sensitive, Always Sensitive, Extractable and Never Extractable came
+// with KMIP 1.4; Original Creation Date with 1.2).
 func inVersion(name string, v version) bool {
-	return name != attrExtractable || v.major >= 2 || v.minor >= 4
+	switch name {
+	case attrSensitive, attrAlwaysSensitive, attrExtractable, attrNeverExtractable:
+		return v.major >= 2 || v.minor >= 4
+	case attrOriginalCreation:
+		return v.major >= 2 || v.minor >= 2
+	}
+	return true
 }

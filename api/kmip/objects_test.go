@@ -177,6 +177,22 @@ func TestGetRefusals(t *testing.T) {
 				notExtractable = kmip14.ResultReasonPermissionDenied
 			}
 			mustFail(t, do(t, c, v, kmip14.OperationGet, idOnly(sealed)), notExtractable)
+			if v.major >= 2 || v.minor >= 4 {
+				got := attrsOf(t, v, mustSucceed(t, do(t, c, v, kmip14.OperationGetAttributes, func(e *ttlv.Encoder) {
+					idOnly(sealed)(e)
+					for _, n := range []string{attrExtractable, attrNeverExtractable, attrSensitive} {
+						if v.major < 2 {
+							e.EncodeTextString(kmip14.TagAttributeName, n)
+						} else {
+							e.EncodeEnumeration(tagAttributeReference, uint32(attrTags[n]))
+						}
+					}
+				})).ResponsePayload)
+				want := map[string][]string{attrExtractable: {"false"}, attrNeverExtractable: {"true"}, attrSensitive: {"false"}}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("Extractable and co. = %v, want %v", got, want)
+				}
+			}
 			mustFail(t, do(t, c, v, kmip14.OperationGet, idOnly("admin-root")), kmip14.ResultReasonPermissionDenied)
 			mustFail(t, do(t, c, v, kmip14.OperationGet, idOnly("bucket/b1")), kmip14.ResultReasonItemNotFound)
 

@@ -77,7 +77,7 @@ type pykmipResult struct {
 
 // pykmipRequired are the scenarios the server must pass: the operations
 // served so far. Add to it as operations land.
-var pykmipRequired = []string{"discover_versions", "query", "create", "get", "locate", "get_attributes",
+var pykmipRequired = []string{"discover_versions", "query", "create", "get", "locate", "get_attributes", "get_all_attributes",
 	"activate", "destroy_active", "revoke", "destroy", "register", "register_secret", "register_opaque",
 	"create_3des", "register_bad_algorithm", "get_missing"}
 

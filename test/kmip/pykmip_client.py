@@ -263,6 +263,16 @@ class Runner:
             raise Failed("got %s %s, want %s %s" % (got_uid, vals, uid, want))
         return "AES 256 PRE_ACTIVE"
 
+    def get_all_attributes(self):
+        c, uid = self.connect(), self.need("uid")
+        got_uid, attrs = self.call(enums.Operation.GET_ATTRIBUTES,
+                                   c.get_attributes, uid)
+        names = [a.attribute_name.value for a in attrs]
+        for want in ("Object Type", "State", "Digest"):
+            if want not in names:
+                raise Failed("%s missing from %s" % (want, names))
+        return "%d attributes" % len(names)
+
     def encrypt_pre_active(self):
         c, uid = self.connect(), self.need("uid")
         return self.expect_failure(
@@ -464,7 +474,7 @@ class Runner:
 
     SCENARIOS = [
         "discover_versions", "query", "create", "get", "locate",
-        "get_attributes", "encrypt_pre_active", "activate", "destroy_active",
+        "get_attributes", "get_all_attributes", "encrypt_pre_active", "activate", "destroy_active",
         "encrypt_decrypt_cbc", "encrypt_decrypt_gcm", "revoke", "destroy",
         "register", "register_secret", "register_opaque", "create_3des",
         "register_bad_algorithm", "get_missing",
