@@ -384,9 +384,22 @@ func TestRotateMasterMaterialKeys(t *testing.T) {
 		}
 		want[id] = v
 	}
+	before, err := db.KeyStore().GetVersion(ctx, "m-secret", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svcB := masterService(t, db, softwareProtector(t, b, a))
 	if _, remaining, err := svcB.RotateMaster(ctx, 100); err != nil || remaining != 0 {
 		t.Fatalf("RotateMaster: %d remaining, %v", remaining, err)
+	}
+	// Only the envelope's DEK is rewrapped: its ciphertext (after the
+	// 2-byte header and the 40-byte wrapped DEK) is the same.
+	after, err := db.KeyStore().GetVersion(ctx, "m-secret", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(after.Wrapped[:42], before.Wrapped[:42]) || !bytes.Equal(after.Wrapped[42:], before.Wrapped[42:]) {
+		t.Error("the envelope was not rewrapped as its DEK only")
 	}
 	svc := masterService(t, db, softwareProtector(t, b)) // the old master is gone
 	for id, m := range want {

@@ -365,6 +365,8 @@ func TestKeyOperationErrors(t *testing.T) {
 			aEnum(attrAlgorithm, uint32(kmip14.CryptographicAlgorithmDES3)), aInt(attrLength, 128)), kmip14.ResultReasonInvalidField},
 		{"create without length", admin, v14, kmip14.OperationCreate, createPayload(v14, sym, aes(256)[:1]...), kmip14.ResultReasonInvalidField},
 		{"create secret data", admin, v14, kmip14.OperationCreate, createPayload(v14, kmip14.ObjectTypeSecretData, aes(256)...), kmip14.ResultReasonInvalidField},
+		{"create sensitive", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
+			append(aes(256), tattr{attrSensitive, func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeBoolean(tag, true) }})...), kmip14.ResultReasonInvalidField},
 		{"create with unsupported attribute", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
 			append(aes(256), aText("Contact Information", "me"))...), kmip14.ResultReasonInvalidField},
 		{"create with future activation", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,

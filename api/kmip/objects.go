@@ -179,7 +179,8 @@ type newObject struct {
 // objectAttributes reads the attributes a client may set on a new object:
 // Name, Object Group, Cryptographic Usage Mask, Activation Date (not in
 // the future: the object is then Active, else Pre-Active), Extractable
-// (false makes the object non-exportable; default true), custom x-
+// (false makes the object non-exportable; default true), Sensitive (false
+// only: values are never returned wrapped), custom x-
 // attributes (1.x) and, when crypto is set (symmetric keys), the
 // Cryptographic Algorithm and Length. Anything else is refused rather
 // than silently dropped.
@@ -238,6 +239,14 @@ func (h *handler) objectAttributes(c call, crypto bool) (newObject, error) {
 				return newObject{}, fieldError("Extractable is not a Boolean")
 			}
 			o.exportable = b
+		case at.name == attrSensitive:
+			b, err := at.value.boolean()
+			if err != nil {
+				return newObject{}, fieldError("Sensitive is not a Boolean")
+			}
+			if b {
+				return newObject{}, fieldError("sensitive objects (returned only wrapped) are not supported; use Extractable false")
+			}
 		case c.version.major < 2 && isCustom(at.name):
 			v, err := textValue(at)
 			if err != nil {
