@@ -178,7 +178,7 @@ func (s *Service) RewrapBatch(ctx context.Context, items []RewrapItem) ([]Rewrap
 
 // seal seals plaintext under the current version of k.
 func (s *Service) seal(ctx context.Context, k *Key, use sealed.Use, enc, plaintext []byte) ([]byte, error) {
-	root, release, err := s.root(ctx, k.ID, k.CurrentVersion)
+	root, release, err := s.root(ctx, k, k.CurrentVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]str
 	if sb.KeyVersion == 0 || int(sb.KeyVersion) > k.CurrentVersion {
 		return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext names an unknown key version")
 	}
-	root, release, err := s.root(ctx, k.ID, int(sb.KeyVersion))
+	root, release, err := s.root(ctx, &k, int(sb.KeyVersion))
 	if err != nil {
 		return nil, nil, Key{}, err
 	}
@@ -231,10 +231,21 @@ func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]str
 	return plain, enc, k, nil
 }
 
-// root returns the opened root version, from the cache when it is there.
-// release must be called when the caller is done with it.
-func (s *Service) root(ctx context.Context, id string, version int) (RootKey, func(), error) {
+// root returns the opened root version of k, from the cache when it is
+// there: a root in the protector, or the material of an AES
+// PurposeMaterial key (materialroot.go). release must be called when the
+// caller is done with it.
+func (s *Service) root(ctx context.Context, k *Key, version int) (RootKey, func(), error) {
+	id := k.ID
 	if rk, release, ok := s.cache.get(id, version); ok {
+		return rk, release, nil
+	}
+	if k.Purpose == PurposeMaterial {
+		rk, err := s.openMaterialRoot(ctx, k, version)
+		if err != nil {
+			return nil, nil, err
+		}
+		rk, release := s.cache.put(id, version, rk)
 		return rk, release, nil
 	}
 	v, err := s.store.GetVersion(ctx, id, version)

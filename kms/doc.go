@@ -19,6 +19,15 @@
 //	             AES-256-GCM under the KEK, associated data = sealed header
 //	             ‖ context (see kms/sealed/SPEC.md)
 //
+// KMIP objects that clients may Get are PurposeMaterial keys instead: their
+// versions hold the object's value (symmetric key material wrapped by
+// MaterialProtector; secret data and opaque values in an AES-256-GCM
+// envelope under a random DEK that MaterialProtector wraps, envelope.go).
+// Such material exists in clear outside the protector. An AES one may
+// also be named where a root is (SSE-KMS key id): its KEKs are
+// HMAC-SHA256(material, KDFInput), computed in Go (materialroot.go), so
+// data sealed under it is only as safe as every client that may Get it.
+//
 // The Service never returns a KEK or a root key. GenerateDataKey returns the
 // OEK together with its sealed form; Decrypt returns the OEK of a sealed
 // form given the same context; Rewrap re-seals under the current version

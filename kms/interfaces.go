@@ -100,7 +100,10 @@ const MaxMaterialSize = 64
 // zero-pads a key value to a multiple of 8 before CKM_AES_KEY_WRAP_PAD,
 // so other lengths would neither match the software protector nor
 // round-trip. Every KMIP symmetric key length (AES 16/24/32, 3DES 24) is
-// one; variable-length Secret Data needs its own encoding first.
+// one; variable-length Secret Data and Opaque Objects are stored in an
+// envelope whose 32-byte DEK is what the protector wraps (envelope.go).
+// The material of an AES key may also serve as an SSE root: the Service
+// then computes its PRF in Go, outside the protector (materialroot.go).
 type MaterialProtector interface {
 	// WrapMaterial wraps 8, 16, ... MaxMaterialSize bytes under the
 	// current master key. Returns EInvalid for other lengths, EUnavailable if the

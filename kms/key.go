@@ -104,6 +104,21 @@ type Attributes struct {
 	ProcessStartDate *time.Time `json:"process_start_date,omitempty"`
 	ProtectStopDate  *time.Time `json:"protect_stop_date,omitempty"`
 
+	// ObjectType is the KMIP Object Type name of a PurposeMaterial key:
+	// ObjectSymmetricKey (also when empty), ObjectSecretData or
+	// ObjectOpaque. The last two hold variable-length values (see
+	// Service.CreateKey) and are never roots.
+	ObjectType string `json:"object_type,omitempty"`
+	// DataType is the Secret Data Type or Opaque Data Type of secret
+	// data and opaque objects, as the KMIP layer names it.
+	DataType string `json:"data_type,omitempty"`
+	// KeyFormat is the KMIP Key Format Type name a symmetric key was
+	// registered in ("" for created keys: Raw).
+	KeyFormat string `json:"key_format,omitempty"`
+	// Digest is the hex SHA-256 of the material of a PurposeMaterial
+	// key (KMIP Digest); set by CreateKey, ignored in requests.
+	Digest string `json:"digest,omitempty"`
+
 	// Lifecycle and client-managed attributes (KMIP 1.4 section 3). The
 	// lifecycle dates are recorded by the Service's state changes
 	// (SetState, Transition, DestroyKey); the rest by UpdateAttributes.
@@ -157,6 +172,19 @@ type Link struct {
 type TypedValue struct {
 	Type  string `json:"type"`
 	Value string `json:"value"`
+}
+
+// KMIP object types of PurposeMaterial keys (Attributes.ObjectType).
+const (
+	ObjectSymmetricKey = "SymmetricKey"
+	ObjectSecretData   = "SecretData"
+	ObjectOpaque       = "OpaqueObject"
+)
+
+// variableLength reports whether a holds a variable-length value
+// (secret data, opaque object) rather than symmetric key material.
+func (a Attributes) variableLength() bool {
+	return a.ObjectType == ObjectSecretData || a.ObjectType == ObjectOpaque
 }
 
 // MaxAttributesLen bounds the encoded size of a key's Attributes.

@@ -74,8 +74,9 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 		}
 	}
 	var wrapped []byte
+	req.Attributes.Digest = ""
 	if req.Purpose == PurposeMaterial {
-		wrapped, err = s.wrapMaterial(ctx, req.Attributes, req.Material)
+		wrapped, req.Attributes.Digest, err = s.wrapMaterial(ctx, req.ID, req.Attributes, req.Material)
 	} else {
 		wrapped, err = s.protector.GenerateRoot(ctx)
 		err = protectorErrorOrNil(err)
@@ -200,7 +201,7 @@ func (s *Service) update(ctx context.Context, id string, change func(k *Key) (*K
 }
 
 // RotateKey adds a root version that becomes current at once. Older
-// versions still decrypt.
+// versions still decrypt. PurposeMaterial keys are refused (EInvalid).
 func (s *Service) RotateKey(ctx context.Context, id string) (k Key, err error) {
 	o := op{name: "key.rotate", keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
@@ -212,6 +213,11 @@ func (s *Service) RotateKey(ctx context.Context, id string) (k Key, err error) {
 		return Key{}, protectorError(err)
 	}
 	k, err = s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
+		if k.Purpose == PurposeMaterial {
+			// Its material is its KMIP client's (KMIP ReKey makes a new
+			// object); a root version is not material.
+			return nil, Errorf(EInvalid, "key %q holds KMIP key material: it has no root versions to rotate", id)
+		}
 		if err := usable(k, false); err != nil {
 			return nil, err
 		}
@@ -396,8 +402,8 @@ func usable(k *Key, protect bool) error {
 		return Errorf(EDisabled, "key %q is pending deletion", k.ID)
 	case !k.Enabled:
 		return Errorf(EDisabled, "key %q is disabled", k.ID)
-	case k.Purpose == PurposeMaterial:
-		return Errorf(EInvalid, "key %q holds KMIP key material, not a root: it cannot seal data or add root versions", k.ID)
+	case k.Purpose == PurposeMaterial && !materialRootable(k.Attributes):
+		return Errorf(EInvalid, "key %q holds KMIP %s material, not an AES key: it cannot seal data", k.ID, k.Attributes.objectType())
 	case k.State == StatePreActive:
 		return Errorf(EState, "key %q is not active yet", k.ID)
 	case protect && k.State != StateActive:

@@ -174,12 +174,22 @@ const wrappedRootSize = 40
 // rewrapVersion re-wraps one version under the current master: a root in
 // the protector (RewrapRoot), or the material of a PurposeMaterial key,
 // whose wrapped form has another size than a root's, through
-// MaterialProtector (that material is exportable: it may be in clear in
+// MaterialProtector (for secret data and opaque objects, the DEK of
+// their envelope) (that material is exportable: it may be in clear in
 // this process).
 func (s *Service) rewrapVersion(ctx context.Context, rw MasterRewrapper, v KeyVersion) ([]byte, error) {
 	mp, ok := s.protector.(MaterialProtector)
 	if !ok || len(v.Wrapped) == wrappedRootSize {
 		return rw.RewrapRoot(ctx, v.Wrapped)
+	}
+	// Secret data and opaque objects are envelopes: only their DEK is
+	// wrapped material.
+	k, err := s.store.GetKey(ctx, v.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if k.Attributes.variableLength() {
+		return rewrapEnvelope(ctx, mp, v.Wrapped)
 	}
 	plain, err := mp.UnwrapMaterial(ctx, v.Wrapped)
 	if err != nil {

@@ -351,8 +351,9 @@ func TestMasterRotationRefused(t *testing.T) {
 }
 
 // TestRotateMasterMaterialKeys re-wraps the material of KMIP-style keys
-// (AES-128, 3DES: wrapped sizes other than a root's) and of an AES-256 key
-// under the new master; the exported material is unchanged.
+// (AES-128, 3DES: wrapped sizes other than a root's), of an AES-256 key
+// and the envelope DEKs of secret data and opaque objects under the new
+// master; the exported material is unchanged.
 func TestRotateMasterMaterialKeys(t *testing.T) {
 	db := openDB(t)
 	a, b := newMaster(t), newMaster(t)
@@ -373,9 +374,32 @@ func TestRotateMasterMaterialKeys(t *testing.T) {
 		}
 		want[id] = m
 	}
+	for id, typ := range map[string]string{"m-secret": kms.ObjectSecretData, "m-opaque": kms.ObjectOpaque} {
+		v := []byte("a variable-length value of " + id)
+		if _, err := svcA.CreateKey(ctx, kms.CreateKeyRequest{
+			ID: id, Purpose: kms.PurposeMaterial, Exportable: true,
+			Attributes: kms.Attributes{ObjectType: typ}, Material: v,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = v
+	}
+	before, err := db.KeyStore().GetVersion(ctx, "m-secret", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	svcB := masterService(t, db, softwareProtector(t, b, a))
 	if _, remaining, err := svcB.RotateMaster(ctx, 100); err != nil || remaining != 0 {
 		t.Fatalf("RotateMaster: %d remaining, %v", remaining, err)
+	}
+	// Only the envelope's DEK is rewrapped: its ciphertext (after the
+	// 2-byte header and the 40-byte wrapped DEK) is the same.
+	after, err := db.KeyStore().GetVersion(ctx, "m-secret", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(after.Wrapped[:42], before.Wrapped[:42]) || !bytes.Equal(after.Wrapped[42:], before.Wrapped[42:]) {
+		t.Error("the envelope was not rewrapped as its DEK only")
 	}
 	svc := masterService(t, db, softwareProtector(t, b)) // the old master is gone
 	for id, m := range want {

@@ -2,6 +2,8 @@ package kms
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 )
 
@@ -48,26 +50,43 @@ func setDESParity(k []byte) {
 	}
 }
 
-// wrapMaterial checks or generates the material of a PurposeMaterial key
-// and wraps it with the protector's MaterialProtector ability.
-func (s *Service) wrapMaterial(ctx context.Context, a Attributes, material []byte) ([]byte, error) {
-	n, err := materialSize(a)
-	if err != nil {
-		return nil, err
-	}
+// wrapMaterial checks or generates the material of version 1 of a
+// PurposeMaterial key and stores it: symmetric key material wrapped with
+// the protector's MaterialProtector ability, secret data and opaque
+// values (a.ObjectType) in an envelope (envelope.go). It returns the
+// stored form and the hex SHA-256 of the material (KMIP Digest).
+func (s *Service) wrapMaterial(ctx context.Context, id string, a Attributes, material []byte) (wrapped []byte, digest string, err error) {
 	mp, ok := s.protector.(MaterialProtector)
 	if !ok {
-		return nil, Errorf(EInvalid, "the %s key protector cannot hold key material", s.protector.Kind())
+		return nil, "", Errorf(EInvalid, "the %s key protector cannot hold key material", s.protector.Kind())
+	}
+	switch a.ObjectType {
+	case "", ObjectSymmetricKey:
+	case ObjectSecretData, ObjectOpaque:
+		if material == nil {
+			return nil, "", Errorf(EInvalid, "a %s object needs its value", a.ObjectType)
+		}
+		w, err := s.sealEnvelope(ctx, mp, id, 1, a.ObjectType, material)
+		if err != nil {
+			return nil, "", err
+		}
+		return w, digestOf(material), nil
+	default:
+		return nil, "", Errorf(EInvalid, "unsupported object type %q", a.ObjectType)
+	}
+	n, err := materialSize(a)
+	if err != nil {
+		return nil, "", err
 	}
 	if material != nil {
 		if len(material) != n {
-			return nil, Errorf(EInvalid, "%s-%d key material must be %d bytes, got %d", a.Algorithm, a.Length, n, len(material))
+			return nil, "", Errorf(EInvalid, "%s-%d key material must be %d bytes, got %d", a.Algorithm, a.Length, n, len(material))
 		}
 	} else {
 		material = make([]byte, n)
 		defer clear(material)
 		if _, err := io.ReadFull(s.rand, material); err != nil {
-			return nil, Wrap(EInternal, err, "random source failed")
+			return nil, "", Wrap(EInternal, err, "random source failed")
 		}
 		if a.Algorithm == AlgorithmTripleDES {
 			setDESParity(material)
@@ -75,9 +94,18 @@ func (s *Service) wrapMaterial(ctx context.Context, a Attributes, material []byt
 	}
 	w, err := mp.WrapMaterial(ctx, material)
 	if err != nil {
-		return nil, protectorError(err)
+		return nil, "", protectorError(err)
 	}
-	return w, nil
+	return w, digestOf(material), nil
+}
+
+// digestOf is the KMIP Digest value of material: its SHA-256, in hex.
+// (The digest of a random key of 128 bits or more reveals nothing
+// usable; that of a short secret data value could be guessed, as KMIP
+// accepts.)
+func digestOf(material []byte) string {
+	d := sha256.Sum256(material)
+	return hex.EncodeToString(d[:])
 }
 
 // ExportKey returns the current version's material of an exportable
@@ -113,7 +141,8 @@ func (s *Service) ExportKey(ctx context.Context, id string) (k Key, material []b
 	return k, material, nil
 }
 
-// material unwraps the current version of a PurposeMaterial key.
+// material unwraps the current version of a PurposeMaterial key (the
+// value of a secret data or opaque object).
 func (s *Service) material(ctx context.Context, k *Key) ([]byte, error) {
 	v, err := s.store.GetVersion(ctx, k.ID, k.CurrentVersion)
 	if err != nil {
@@ -125,6 +154,9 @@ func (s *Service) material(ctx context.Context, k *Key) ([]byte, error) {
 	mp, ok := s.protector.(MaterialProtector)
 	if !ok {
 		return nil, Errorf(EUnavailable, "the %s key protector cannot open key material", s.protector.Kind())
+	}
+	if k.Attributes.variableLength() {
+		return s.openEnvelope(ctx, mp, k.ID, v.Version, k.Attributes.ObjectType, v.Wrapped)
 	}
 	m, err := mp.UnwrapMaterial(ctx, v.Wrapped)
 	if err != nil {

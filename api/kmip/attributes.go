@@ -26,6 +26,15 @@ const (
 	attrInitialDate      = "Initial Date"
 	attrLastChangeDate   = "Last Change Date"
 	attrActivationDate   = "Activation Date"
+	attrCryptoParams     = "Cryptographic Parameters"
+	attrProcessStartDate = "Process Start Date"
+	attrProtectStopDate  = "Protect Stop Date"
+	attrDigest           = "Digest"
+	attrExtractable      = "Extractable"
+	attrSensitive        = "Sensitive"
+	attrAlwaysSensitive  = "Always Sensitive"
+	attrNeverExtractable = "Never Extractable"
+	attrOriginalCreation = "Original Creation Date"
 
 	attrDeactivationDate         = "Deactivation Date"
 	attrCompromiseOccurrenceDate = "Compromise Occurrence Date"
@@ -48,6 +57,15 @@ var attrTags = map[string]ttlv.Tag{
 	attrInitialDate:      kmip14.TagInitialDate,
 	attrLastChangeDate:   kmip14.TagLastChangeDate,
 	attrActivationDate:   kmip14.TagActivationDate,
+	attrCryptoParams:     kmip14.TagCryptographicParameters,
+	attrProcessStartDate: kmip14.TagProcessStartDate,
+	attrProtectStopDate:  kmip14.TagProtectStopDate,
+	attrDigest:           kmip14.TagDigest,
+	attrExtractable:      kmip14.TagExtractable,
+	attrSensitive:        kmip14.TagSensitive,
+	attrAlwaysSensitive:  kmip14.TagAlwaysSensitive,
+	attrNeverExtractable: kmip14.TagNeverExtractable,
+	attrOriginalCreation: kmip14.TagOriginalCreationDate,
 
 	attrDeactivationDate:         kmip14.TagDeactivationDate,
 	attrCompromiseOccurrenceDate: kmip14.TagCompromiseOccurrenceDate,
@@ -221,8 +239,8 @@ func kmipState(s kms.State) kmip14.State {
 	}
 }
 
-// keyAlgorithm and keyLength describe every key: kms roots are 256-bit
-// AES keys, whatever interface created them.
+// keyAlgorithm and keyLength describe every named key: kms roots are
+// 256-bit AES keys, whatever interface created them.
 const (
 	keyAlgorithm = kmip14.CryptographicAlgorithmAES
 	keyLength    = 256
@@ -234,6 +252,10 @@ type outAttr struct {
 	name  string
 	index int32
 	enc   func(e *ttlv.Encoder, tag ttlv.Tag)
+	// named attributes are returned by Get Attributes only when asked
+	// for by name (and always listed by Get Attribute List): clients
+	// such as PyKMIP fail on a response that holds them.
+	named bool
 }
 
 // keyAttributes lists the attributes of k, in a fixed order.
@@ -250,12 +272,7 @@ func keyAttributes(k kms.Key) []outAttr {
 	dateAttr := func(name string, v time.Time) outAttr {
 		return outAttr{name: name, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeDateTime(tag, v) }}
 	}
-	out := []outAttr{
-		textAttr(attrUniqueIdentifier, 0, k.ID),
-		enumAttr(attrObjectType, uint32(kmip14.ObjectTypeSymmetricKey)),
-		enumAttr(attrAlgorithm, uint32(keyAlgorithm)),
-		intAttr(attrLength, keyLength),
-	}
+	out := append([]outAttr{textAttr(attrUniqueIdentifier, 0, k.ID)}, objectAttrs(k)...)
 	if k.Attributes.UsageMask != 0 {
 		out = append(out, intAttr(attrUsageMask, k.Attributes.UsageMask))
 	}
@@ -273,6 +290,7 @@ func keyAttributes(k kms.Key) []outAttr {
 		out = append(out, textAttr(attrObjectGroup, int32(i), g))
 	}
 	out = append(out, dateAttr(attrInitialDate, k.CreatedAt), dateAttr(attrLastChangeDate, k.UpdatedAt))
+	out = append(out, materialAttrs(k)...)
 	out = append(out, lifecycleAttributes(k.Attributes)...)
 	for _, name := range customNames(k.Attributes) {
 		out = append(out, customAttr(k.Attributes, name))
@@ -293,6 +311,9 @@ func encodeAttributes(e *ttlv.Encoder, v version, attrs []outAttr) error {
 		})
 	}
 	for _, a := range attrs {
+		if !inVersion(a.name, v) {
+			continue
+		}
 		if err := e.EncodeStructure(kmip14.TagAttribute, func(e *ttlv.Encoder) error {
 			e.EncodeTextString(kmip14.TagAttributeName, a.name)
 			if a.index > 0 {

@@ -533,7 +533,7 @@ func TestBatchUndo(t *testing.T) {
 	ctx := kms.WithIdentity(context.Background(), ts.env.Admin.Identity)
 	v := version{1, 4}
 	undo := reqOpts{onError: kmip14.BatchErrorContinuationOptionUndo}
-	fail := testItem{op: kmip14.OperationGet} // not supported in this slice: fails
+	fail := testItem{op: kmip14.OperationGet, payload: idOnly("no-such-object")} // fails: Item Not Found
 	statuses := func(m respMsg) []kmip14.ResultStatus {
 		var out []kmip14.ResultStatus
 		for _, it := range m.BatchItem {

@@ -62,11 +62,44 @@
 //
 // Discover Versions; Query (Query Operations, Query Objects, Query Server
 // Information with Vendor Identification "s3kms"; Query Extension Map and
-// the other functions report nothing); Create (Symmetric Key, AES-256
-// only: a Pre-Active, non-exportable named kms key with a random UUID as
-// Unique Identifier, owned by the caller; Active when an Activation Date
-// not in the future is given); Activate; Revoke (Key or CA Compromise →
+// the other functions report nothing); Create (Symmetric Key of any
+// algorithm and length kms supports: AES-128/192/256, 3DES 168/192, HMAC
+// keys); Register (Symmetric Key in Raw or Transparent Symmetric Key
+// format, Secret Data, Opaque Object; wrapped or compressed key blocks are
+// refused); Get (Raw or Transparent Symmetric Key, Secret Data in Opaque
+// format, Opaque Objects; in every state but Destroyed; Key Wrapping
+// Specification refused); Activate; Revoke (Key or CA Compromise →
 // Compromised, any other reason → Deactivated); Destroy (refused while
+// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0);
+// Get Attributes and Get Attribute List (Unique Identifier, Object Type,
+// Cryptographic Algorithm, Length and Usage Mask, State, Name, Object
+// Group, Initial Date, Last Change Date, Digest and Extractable (1.4 and
+// later) of material objects and, in 1.x, custom x- attributes; 1.x
+// Attribute structures, 2.0 Attributes and Attribute References); Locate
+// (by Name, Object Type, State, Object Group, algorithm, length and 1.x
+// custom attributes; Maximum Items, Offset Items).
+//
+// # Objects
+//
+// Create and Register make kms material keys (kms.PurposeMaterial) with a
+// random UUID as Unique Identifier, owned by the caller, Pre-Active (Active
+// when an Activation Date not in the future is given) and exportable
+// unless Extractable is false; Get exports them through
+// kms.Service.ExportKey (policy op "export"). Keys made by the admin API
+// (named root keys) are KMIP Symmetric Keys too (AES-256) for attributes,
+// Locate and lifecycle, but Get refuses them with Permission Denied: their
+// material never leaves the protector. Bucket root keys are not KMIP
+// objects. The Digest attribute is the SHA-256 of the key material (Raw
+// format) or of the secret or opaque value, computed when the object is
+// made. An AES key made over KMIP can be named as an SSE-KMS key id by the
+// S3 node once Active (see kms/materialroot.go). The attributes kms does
+// not model live in kms.Key.Attributes. Create, Register and Locate set
+// the batch's ID Placeholder; items without a Unique Identifier use it.
+//
+// Query Operations lists every row of the operation table not marked
+// unlisted. Still to come: Add/Modify/Delete Attribute, ReKey, Check,
+// Encrypt, Decrypt, MAC and RNG Retrieve, and a real Undo.
+//
 // Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0).
 // State changes are compare-and-set transitions in kms: of concurrent
 // Activates exactly one succeeds. They record the lifecycle attributes

@@ -41,6 +41,17 @@ func FuzzHandleMessage(f *testing.F) {
 			testItem{op: kmip14.OperationDestroy},
 			testItem{op: kmip14.OperationGet}))
 	}
+	v14, v20 := version{1, 4}, version{2, 0}
+	f.Add(encodeRequest(f, v14, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
+		testItem{op: kmip14.OperationRegister, payload: registerKey(v14, kmip14.KeyFormatTypeTransparentSymmetricKey,
+			make([]byte, 16), kmip14.CryptographicAlgorithmAES, 128)},
+		testItem{op: kmip14.OperationGet, payload: getPayload("", kmip14.KeyFormatTypeRaw)}))
+	f.Add(encodeRequest(f, v20, reqOpts{onError: kmip14.BatchErrorContinuationOptionContinue},
+		testItem{op: kmip14.OperationRegister, payload: registerSecret(v20, kmip14.SecretDataTypePassword,
+			kmip14.KeyFormatTypeOpaque, []byte("pw"), aName("fuzz"))},
+		testItem{op: kmip14.OperationGet},
+		testItem{op: kmip14.OperationRegister, payload: registerOpaquePayload(v20, 0x80000000, []byte{1})},
+		testItem{op: kmip14.OperationDestroy}))
 	// A real KMS, so that key operations run rather than fail on a nil
 	// service (the handler would recover, but the inputs would test less).
 	env := apitest.New(f, apitest.Options{})

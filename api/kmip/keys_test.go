@@ -175,8 +175,13 @@ func valueString(t ttlv.TTLV) string {
 		return t.ValueTextString()
 	case ttlv.TypeDateTime:
 		return "date"
+	case ttlv.TypeBoolean:
+		return fmt.Sprint(t.ValueBoolean())
 	case ttlv.TypeStructure:
-		return "name:" + textChildren(t, kmip14.TagNameValue)[0]
+		if n := textChildren(t, kmip14.TagNameValue); len(n) > 0 {
+			return "name:" + n[0]
+		}
+		return "struct"
 	}
 	return "?"
 }
@@ -235,13 +240,13 @@ func TestKeyLifecycle(t *testing.T) {
 			}
 			id := ids[0]
 
-			// The kms key: named, non-exportable, pre-active, owned by the caller.
+			// The kms key: material, exportable, pre-active, owned by the caller.
 			ctx := kms.WithIdentity(context.Background(), ts.env.Admin.Identity)
 			info, err := ts.env.Service.GetKey(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Purpose != kms.PurposeNamed || info.Exportable || info.State != kms.StatePreActive ||
+			if info.Purpose != kms.PurposeMaterial || !info.Exportable || info.State != kms.StatePreActive ||
 				info.Owner != string(ts.env.Admin.Identity) {
 				t.Errorf("kms key = %+v", info.Key)
 			}
@@ -258,9 +263,20 @@ func TestKeyLifecycle(t *testing.T) {
 				attrObjectGroup:      {group},
 				attrInitialDate:      {"date"},
 				attrLastChangeDate:   {"date"},
+				attrDigest:           {"struct"},
 			}
 			if v.major < 2 {
 				want["x-purpose"] = []string{"test"}
+			}
+			// Original Creation Date (1.2), Sensitive, Always Sensitive,
+			// Extractable and Never Extractable (1.4) are listed, and
+			// returned only by name.
+			listed := len(want)
+			if v.major >= 2 || v.minor >= 2 {
+				listed++
+			}
+			if v.major >= 2 || v.minor >= 4 {
+				listed += 4
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("Get Attributes:\n got %v\nwant %v", got, want)
@@ -278,7 +294,7 @@ func TestKeyLifecycle(t *testing.T) {
 					}
 				}
 			}
-			if !slices.Contains(names, attrName) || !slices.Contains(names, attrState) || len(names) != len(want) {
+			if !slices.Contains(names, attrName) || !slices.Contains(names, attrState) || len(names) != listed {
 				t.Errorf("Get Attribute List = %q", names)
 			}
 
@@ -350,12 +366,16 @@ func TestKeyOperationErrors(t *testing.T) {
 		payload func(e *ttlv.Encoder)
 		reason  kmip14.ResultReason
 	}{
-		{"create AES-128", admin, v14, kmip14.OperationCreate, createPayload(v14, sym, aes(128)...), kmip14.ResultReasonInvalidField},
-		{"create AES-192 at 2.0", admin, v20, kmip14.OperationCreate, createPayload(v20, sym, aes(192)...), kmip14.ResultReasonInvalidField},
-		{"create 3DES", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
-			aEnum(attrAlgorithm, uint32(kmip14.CryptographicAlgorithmDES3)), aInt(attrLength, 168)), kmip14.ResultReasonInvalidField},
+		{"create AES-100", admin, v14, kmip14.OperationCreate, createPayload(v14, sym, aes(100)...), kmip14.ResultReasonInvalidField},
+		{"create AES-512 at 2.0", admin, v20, kmip14.OperationCreate, createPayload(v20, sym, aes(512)...), kmip14.ResultReasonInvalidField},
+		{"create RSA", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
+			aEnum(attrAlgorithm, uint32(kmip14.CryptographicAlgorithmRSA)), aInt(attrLength, 2048)), kmip14.ResultReasonInvalidField},
+		{"create 3DES-128", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
+			aEnum(attrAlgorithm, uint32(kmip14.CryptographicAlgorithmDES3)), aInt(attrLength, 128)), kmip14.ResultReasonInvalidField},
 		{"create without length", admin, v14, kmip14.OperationCreate, createPayload(v14, sym, aes(256)[:1]...), kmip14.ResultReasonInvalidField},
 		{"create secret data", admin, v14, kmip14.OperationCreate, createPayload(v14, kmip14.ObjectTypeSecretData, aes(256)...), kmip14.ResultReasonInvalidField},
+		{"create sensitive", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
+			append(aes(256), tattr{attrSensitive, func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeBoolean(tag, true) }})...), kmip14.ResultReasonInvalidField},
 		{"create with unsupported attribute", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
 			append(aes(256), aText("Process Start Date", "me"))...), kmip14.ResultReasonInvalidField},
 		{"create with future activation", admin, v14, kmip14.OperationCreate, createPayload(v14, sym,
@@ -371,7 +391,7 @@ func TestKeyOperationErrors(t *testing.T) {
 		{"get attribute list missing", admin, v20, kmip14.OperationGetAttributeList, idOnly(missing), kmip14.ResultReasonItemNotFound},
 		{"locate by unsupported attribute", admin, v14, kmip14.OperationLocate, locatePayload(v14, 0, 0,
 			aText("Contact Information", "me")), kmip14.ResultReasonInvalidField},
-		{"get of key material not served yet", admin, v14, kmip14.OperationGet, idOnly(missing), kmip14.ResultReasonOperationNotSupported},
+		{"get missing", admin, v14, kmip14.OperationGet, idOnly(missing), kmip14.ResultReasonItemNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -46,7 +46,7 @@ func locateFilters(c call) ([]filter, bool, error) {
 			if err != nil {
 				return nil, false, err
 			}
-			fs = append(fs, func(kms.Key) bool { return kmip14.ObjectType(t) == kmip14.ObjectTypeSymmetricKey })
+			fs = append(fs, func(k kms.Key) bool { return objectTypeOf(k) == kmip14.ObjectType(t) })
 		case a.name == attrState:
 			s, err := enumValue(a)
 			if err != nil {
@@ -59,13 +59,19 @@ func locateFilters(c call) ([]filter, bool, error) {
 			if err != nil {
 				return nil, false, err
 			}
-			fs = append(fs, func(kms.Key) bool { return kmip14.CryptographicAlgorithm(v) == keyAlgorithm })
+			fs = append(fs, func(k kms.Key) bool {
+				alg, _, ok := cryptoOf(k)
+				return ok && alg == kmip14.CryptographicAlgorithm(v)
+			})
 		case a.name == attrLength:
 			v, err := intValue(a)
 			if err != nil {
 				return nil, false, err
 			}
-			fs = append(fs, func(kms.Key) bool { return v == keyLength })
+			fs = append(fs, func(k kms.Key) bool {
+				_, length, ok := cryptoOf(k)
+				return ok && length == v
+			})
 		case isCustom(a.name): // 1.x x-/y- names, 2.0 vendor attributes
 			f, err := customFilter(a)
 			if err != nil {
@@ -79,7 +85,7 @@ func locateFilters(c call) ([]filter, bool, error) {
 	return fs, stateGiven, nil
 }
 
-// locate answers Locate: the ids of the named keys the caller may read
+// locate answers Locate: the ids of the KMIP objects the caller may read
 // that match every given attribute, in id order, after skipping Offset
 // Items and up to Maximum Items. Destroyed keys are found only when the
 // request asks for the Destroyed state. The first id found becomes the
@@ -119,7 +125,7 @@ func (h *handler) locate(c call) (encodeFunc, error) {
 		}
 	keys:
 		for _, k := range keys {
-			if k.Purpose != kms.PurposeNamed || (k.State == kms.StateDestroyed && !stateGiven) {
+			if !kmipObject(k) || (k.State == kms.StateDestroyed && !stateGiven) {
 				continue
 			}
 			for _, f := range fs {

@@ -84,18 +84,15 @@ func operationTable() map[kmip14.Operation]operation {
 	return map[kmip14.Operation]operation{
 		kmip14.OperationDiscoverVersions: {anyVersion: true, anonymous: true, handle: (*handler).discoverVersions},
 		kmip14.OperationQuery:            {handle: (*handler).query},
-		// Create makes AES-256 keys only: the profiles' AES-128/192 and
-		// 3DES, and the Digest attribute, come with key material
-		// export, so it is not listed yet.
-		kmip14.OperationCreate:           {unlisted: true, handle: (*handler).create},
+		kmip14.OperationCreate:           {handle: (*handler).create},
+		kmip14.OperationRegister:         {handle: (*handler).register},
+		kmip14.OperationGet:              {handle: (*handler).get},
 		kmip14.OperationActivate:         {handle: (*handler).activate},
 		kmip14.OperationRevoke:           {handle: (*handler).revoke},
 		kmip14.OperationDestroy:          {handle: (*handler).destroy},
 		kmip14.OperationGetAttributes:    {handle: (*handler).getAttributes},
 		kmip14.OperationGetAttributeList: {handle: (*handler).getAttributeList},
-		// Locate is not listed until Register lands: the OASIS test
-		// cases locate objects that earlier cases register.
-		kmip14.OperationLocate: {unlisted: true, handle: (*handler).locate},
+		kmip14.OperationLocate:           {handle: (*handler).locate},
 		// Cryptographic operations with PurposeMaterial keys (crypt.go).
 		kmip14.OperationEncrypt:     {handle: (*handler).encrypt},
 		kmip14.OperationDecrypt:     {handle: (*handler).decrypt},

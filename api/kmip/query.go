@@ -11,9 +11,10 @@ import (
 // Information.
 const vendorIdentification = "s3kms"
 
-// objectTypes are the managed object types the server handles. Register
-// will add Secret Data and Opaque Object.
-var objectTypes = []kmip14.ObjectType{kmip14.ObjectTypeSymmetricKey}
+// objectTypes are the managed object types the server handles.
+var objectTypes = []kmip14.ObjectType{
+	kmip14.ObjectTypeSymmetricKey, kmip14.ObjectTypeSecretData, kmip14.ObjectTypeOpaqueObject,
+}
 
 // query answers Query. Query Functions the server has nothing to report
 // for (Extension List and Map, Application Namespaces, Attestation

@@ -77,15 +77,15 @@ func TestQuery(t *testing.T) {
 			if err := ttlv.Unmarshal(it.ResponsePayload, &p); err != nil {
 				t.Fatal(err)
 			}
-			// Create and Locate are served but not listed (see ops.go).
-			wantOps := []kmip14.Operation{kmip14.OperationReKey, kmip14.OperationCheck, kmip14.OperationGetAttributes,
+			wantOps := []kmip14.Operation{kmip14.OperationCreate, kmip14.OperationRegister, kmip14.OperationReKey,
+				kmip14.OperationLocate, kmip14.OperationCheck, kmip14.OperationGet, kmip14.OperationGetAttributes,
 				kmip14.OperationGetAttributeList, kmip14.OperationAddAttribute, kmip14.OperationModifyAttribute,
 				kmip14.OperationDeleteAttribute, kmip14.OperationActivate, kmip14.OperationRevoke,
 				kmip14.OperationDestroy, kmip14.OperationQuery, kmip14.OperationDiscoverVersions,
 				kmip14.OperationEncrypt, kmip14.OperationDecrypt, kmip14.OperationMAC,
 				kmip14.OperationMACVerify, kmip14.OperationRNGRetrieve}
 			if !slices.Equal(p.Operation, wantOps) || p.VendorIdentification != "s3kms" || len(p.Extra) != 0 ||
-				!slices.Equal(p.ObjectType, []kmip14.ObjectType{kmip14.ObjectTypeSymmetricKey}) {
+				!slices.Equal(p.ObjectType, objectTypes) {
 				t.Errorf("query payload = %+v", p)
 			}
 		})
@@ -105,7 +105,7 @@ func TestItemFailures(t *testing.T) {
 		reason kmip14.ResultReason
 	}{
 		{"unknown operation", admin, version{1, 4}, testItem{op: kmip14.OperationSign, id: []byte{1}}, kmip14.ResultReasonOperationNotSupported},
-		{"get not yet supported", admin, version{1, 4}, testItem{op: kmip14.OperationGet, payload: func(e *ttlv.Encoder) {
+		{"certify not supported", admin, version{1, 4}, testItem{op: kmip14.OperationCertify, payload: func(e *ttlv.Encoder) {
 			e.EncodeTextString(kmip14.TagUniqueIdentifier, "00000000-0000-4000-8000-000000000000")
 		}}, kmip14.ResultReasonOperationNotSupported},
 		{"unassigned operation", admin, version{1, 2}, testItem{op: 0x7777}, kmip14.ResultReasonOperationNotSupported},

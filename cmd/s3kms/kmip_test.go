@@ -75,11 +75,11 @@ type pykmipResult struct {
 	Detail   string `json:"detail"`
 }
 
-// pykmipRequired are the scenarios the server must pass: the operations of
-// the first two KMIP slices. Add to it as operations land ("destroy" ends
-// with a Get, which is not served yet).
-var pykmipRequired = []string{"discover_versions", "query", "create", "locate", "get_attributes",
-	"activate", "destroy_active", "check_usage", "modify_attribute", "delete_attribute", "rekey", "revoke"}
+// pykmipRequired are the scenarios the server must pass: all of them.
+var pykmipRequired = []string{"discover_versions", "query", "create", "get", "locate", "get_attributes", "get_all_attributes",
+	"activate", "destroy_active", "revoke", "destroy", "register", "register_secret", "register_opaque",
+	"create_3des", "register_bad_algorithm", "get_missing", "check_usage", "modify_attribute", "delete_attribute",
+	"rekey", "encrypt_pre_active", "encrypt_decrypt_cbc", "encrypt_decrypt_gcm"}
 
 func TestPyKMIP(t *testing.T) {
 	addr, env := kmipEnv(t)

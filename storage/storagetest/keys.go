@@ -453,6 +453,8 @@ func testAttributes(t *testing.T, s Store) {
 		Names: []string{"one", "two"}, ObjectGroups: []string{"g"}, Algorithm: "AES", Length: 256,
 		UsageMask: 12, Custom: map[string]string{"x-purpose": "test"},
 	}
+	k.Attributes.ObjectType, k.Attributes.DataType = kms.ObjectSecretData, "Password"
+	k.Attributes.KeyFormat, k.Attributes.Digest = "TransparentSymmetricKey", "ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34ab12cd34"
 	create(t, s, k)
 	got, err := s.GetKey(ctx, k.ID)
 	must(t, err)

@@ -277,6 +277,16 @@ class Runner:
             raise Failed("got %s %s, want %s %s" % (got_uid, vals, uid, want))
         return "AES 256 PRE_ACTIVE"
 
+    def get_all_attributes(self):
+        c, uid = self.connect(), self.need("uid")
+        got_uid, attrs = self.call(enums.Operation.GET_ATTRIBUTES,
+                                   c.get_attributes, uid)
+        names = [a.attribute_name.value for a in attrs]
+        for want in ("Object Type", "State", "Digest"):
+            if want not in names:
+                raise Failed("%s missing from %s" % (want, names))
+        return "%d attributes" % len(names)
+
     def encrypt_pre_active(self):
         c, uid = self.connect(), self.need("uid")
         return self.expect_failure(
@@ -503,6 +513,53 @@ class Runner:
             raise Failed("Get returned other key material")
         return "registered " + uid
 
+    def register_secret(self):
+        c = self.connect()
+        value = b"pykmip password " + self.suffix.encode()
+        secret = objects.SecretData(
+            value, enums.SecretDataType.PASSWORD,
+            name="pykmip-secret-%s-%s" % (self.args.version, self.suffix))
+        uid = self.call(enums.Operation.REGISTER, c.register, secret)
+        got = self.call(enums.Operation.GET, c.get, uid)
+        if not isinstance(got, objects.SecretData) or got.value != value or \
+                got.data_type != enums.SecretDataType.PASSWORD:
+            raise Failed("Get returned %r" % (got,))
+        self.call(enums.Operation.DESTROY, c.destroy, uid)
+        return "registered, got and destroyed " + uid
+
+    def register_opaque(self):
+        c = self.connect()
+        value = os.urandom(100)
+        obj = objects.OpaqueObject(value, enums.OpaqueDataType.NONE)
+        uid = self.call(enums.Operation.REGISTER, c.register, obj)
+        got = self.call(enums.Operation.GET, c.get, uid)
+        if not isinstance(got, objects.OpaqueObject) or got.value != value:
+            raise Failed("Get returned %r" % (got,))
+        f = attr_factory.AttributeFactory()
+        found = self.call(enums.Operation.LOCATE, c.locate, attributes=[
+            f.create_attribute(enums.AttributeType.OBJECT_TYPE,
+                               enums.ObjectType.OPAQUE_DATA)])
+        if uid not in found:
+            raise Failed("locate by Object Type found %s, not %s" % (found, uid))
+        return "registered, got and located " + uid
+
+    def create_3des(self):
+        c = self.connect()
+        uid = self.call(enums.Operation.CREATE, c.create,
+                        enums.CryptographicAlgorithm.TRIPLE_DES, 192)
+        key = self.call(enums.Operation.GET, c.get, uid)
+        if not isinstance(key, objects.SymmetricKey) or len(key.value) != 24:
+            raise Failed("got %r, want a 3DES key" % (key,))
+        return "3DES key of 24 bytes"
+
+    def register_bad_algorithm(self):
+        # PyKMIP checks lengths itself; the server must refuse a
+        # symmetric key of an algorithm it does not support.
+        c = self.connect()
+        key = objects.SymmetricKey(enums.CryptographicAlgorithm.RSA, 128,
+                                   os.urandom(16))
+        return self.expect_failure(enums.Operation.REGISTER, c.register, key)
+
     def get_missing(self):
         c = self.connect()
         return self.expect_failure(enums.Operation.GET, c.get,
@@ -510,10 +567,11 @@ class Runner:
 
     SCENARIOS = [
         "discover_versions", "query", "create", "get", "locate",
-        "get_attributes", "encrypt_pre_active", "activate", "destroy_active",
+        "get_attributes", "get_all_attributes", "encrypt_pre_active", "activate", "destroy_active",
         "check_usage", "modify_attribute", "delete_attribute", "rekey",
         "encrypt_decrypt_cbc", "encrypt_decrypt_gcm", "revoke", "destroy",
-        "register", "get_missing",
+        "register", "register_secret", "register_opaque", "create_3des",
+        "register_bad_algorithm", "get_missing",
     ]
 
     def run(self, names):

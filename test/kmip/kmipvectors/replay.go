@@ -192,9 +192,10 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 			}
 		}
 		free := map[string]bool{}
-		if op == "Get" && r.getsGenerated(reqItems, i) {
-			// Key bytes of a key the server made are the server's choice.
-			free["KeyMaterial"], free["Key"] = true, true
+		if r.getsGenerated(reqItems, i) {
+			// Key bytes of a key the server made are the server's
+			// choice, and so is their Digest.
+			free["KeyMaterial"], free["Key"], free["DigestValue"] = true, true, true
 		}
 		gotP := find(gotItems[i].ValueStructure(), "ResponsePayload")
 		wantP := find(wantItems[i].ValueStructure(), "ResponsePayload")
@@ -202,7 +203,7 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 			return fmt.Errorf("%s: no ResponsePayload", path)
 		}
 		if unordered[op] {
-			err = r.compareUnordered(pn, wantP, gotP, path+"/ResponsePayload", extra[op])
+			err = r.compareUnordered(pn, wantP, gotP, path+"/ResponsePayload", extra[op], free)
 		} else {
 			err = r.compareFree(pn, wantP, gotP, path+"/ResponsePayload", free)
 		}
@@ -287,8 +288,9 @@ func (r *replay) compareFree(node *Node, want, got ttlv.TTLV, path string, free 
 }
 
 // compareUnordered matches each expected child of a structure with some
-// child of got, in any order.
-func (r *replay) compareUnordered(node *Node, want, got ttlv.TTLV, path string, allowExtra bool) error {
+// child of got, in any order; items whose tag is in free only need to be
+// present.
+func (r *replay) compareUnordered(node *Node, want, got ttlv.TTLV, path string, allowExtra bool, free map[string]bool) error {
 	var gs []ttlv.TTLV
 	for g := got.ValueStructure(); g != nil; g = g.Next() {
 		gs = append(gs, g)
@@ -303,7 +305,7 @@ func (r *replay) compareUnordered(node *Node, want, got ttlv.TTLV, path string, 
 				continue
 			}
 			try := &replay{vars: cloneMap(r.vars), generated: r.generated}
-			err := try.compare(c, w, g, fmt.Sprintf("%s/%s[%d]", path, c.Tag, i))
+			err := try.compareFree(c, w, g, fmt.Sprintf("%s/%s[%d]", path, c.Tag, i), free)
 			if err == nil {
 				used[j], found, r.vars = true, true, try.vars
 				break
