@@ -47,6 +47,20 @@ var (
 // (Hashing Algorithm, Key Role Type, the counter and IV construction
 // lengths…) do not change what these modes compute and are ignored.
 func parseCryptoParams(n node) (kms.CryptoParams, error) {
+	return decodeCryptoParams(n, false)
+}
+
+// parseCryptoParamsAttr decodes the value of a Cryptographic Parameters
+// attribute given at Create or Register. Unlike a request's parameters,
+// it may name a mode, padding or algorithm the server does not implement
+// (the attribute only records how the client means to use the key, e.g.
+// XTS in the OASIS AX cases); such values are kept by their KMIP names,
+// and an Encrypt or Decrypt that relies on them fails then.
+func parseCryptoParamsAttr(n node) (kms.CryptoParams, error) {
+	return decodeCryptoParams(n, true)
+}
+
+func decodeCryptoParams(n node, lenient bool) (kms.CryptoParams, error) {
 	var p kms.CryptoParams
 	if n.structure() != nil {
 		return p, fieldError("Cryptographic Parameters is not a structure")
@@ -56,6 +70,9 @@ func parseCryptoParams(n node) (kms.CryptoParams, error) {
 		case kmip14.TagBlockCipherMode:
 			v, err := k.enum()
 			m, ok := blockCipherModes[kmip14.BlockCipherMode(v)]
+			if err == nil && !ok && lenient {
+				m, ok = kmip14.BlockCipherMode(v).String(), true
+			}
 			if err != nil || !ok {
 				return p, fieldError("Block Cipher Mode %s is not supported (ECB, CBC and GCM are)", kmip14.BlockCipherMode(v))
 			}
@@ -63,6 +80,9 @@ func parseCryptoParams(n node) (kms.CryptoParams, error) {
 		case kmip14.TagPaddingMethod:
 			v, err := k.enum()
 			m, ok := paddingMethods[kmip14.PaddingMethod(v)]
+			if err == nil && !ok && lenient {
+				m, ok = kmip14.PaddingMethod(v).String(), true
+			}
 			if err != nil || !ok {
 				return p, fieldError("Padding Method %s is not supported (None and PKCS5 are)", kmip14.PaddingMethod(v))
 			}
@@ -70,6 +90,9 @@ func parseCryptoParams(n node) (kms.CryptoParams, error) {
 		case kmip14.TagCryptographicAlgorithm:
 			v, err := k.enum()
 			a, ok := cryptoAlgorithms[kmip14.CryptographicAlgorithm(v)]
+			if err == nil && !ok && lenient {
+				a, ok = kmip14.CryptographicAlgorithm(v).String(), true
+			}
 			if err != nil || !ok {
 				return p, fieldError("Cryptographic Algorithm %s is not supported here", kmip14.CryptographicAlgorithm(v))
 			}

@@ -236,7 +236,7 @@ func (h *handler) objectAttributes(c call, crypto bool) (newObject, error) {
 			o.state = kms.StateActive
 			o.attrs.ActivationDate = &d
 		case at.name == attrCryptoParams:
-			p, err := parseCryptoParams(at.value)
+			p, err := parseCryptoParamsAttr(at.value)
 			if err != nil {
 				return newObject{}, err
 			}
