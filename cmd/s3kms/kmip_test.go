@@ -131,7 +131,9 @@ func TestPyKMIP(t *testing.T) {
 				}
 			}
 			for _, name := range pykmipRequired {
-				if r := got[name]; r.Status != "pass" {
+				// A scenario may not apply to a version (GCM's tag and
+				// additional data are KMIP 1.4 fields).
+				if r := got[name]; r.Status != "pass" && r.Status != "not_applicable" {
 					t.Errorf("scenario %s must pass (the server implements it); got %s: %s", name, r.Status, r.Detail)
 				}
 			}

@@ -530,7 +530,11 @@ class Runner:
     def register_opaque(self):
         c = self.connect()
         value = os.urandom(100)
-        obj = objects.OpaqueObject(value, enums.OpaqueDataType.NONE)
+        # PyKMIP names every object it registers ("Opaque Object" by
+        # default); Names are unique on the server, so give our own.
+        obj = objects.OpaqueObject(
+            value, enums.OpaqueDataType.NONE,
+            name="pykmip-opaque-%s-%s" % (self.args.version, self.suffix))
         uid = self.call(enums.Operation.REGISTER, c.register, obj)
         got = self.call(enums.Operation.GET, c.get, uid)
         if not isinstance(got, objects.OpaqueObject) or got.value != value:
