@@ -60,92 +60,66 @@
 //
 // # Operations
 //
-// Discover Versions; Query (Query Operations, Query Objects, Query Server
-// Information with Vendor Identification "s3kms"; Query Extension Map and
-// the other functions report nothing); Create (Symmetric Key of any
-// algorithm and length kms supports: AES-128/192/256, 3DES 168/192, HMAC
-// keys); Register (Symmetric Key in Raw or Transparent Symmetric Key
-// format, Secret Data, Opaque Object; wrapped or compressed key blocks are
-// refused); Get (Raw or Transparent Symmetric Key, Secret Data in Opaque
-// format, Opaque Objects; in every state but Destroyed; Key Wrapping
-// Specification refused); Activate; Revoke (Key or CA Compromise →
-// Compromised, any other reason → Deactivated); Destroy (refused while
-// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0);
-// Get Attributes and Get Attribute List (Unique Identifier, Object Type,
-// Cryptographic Algorithm, Length and Usage Mask, State, Name, Object
-// Group, Initial Date, Last Change Date, Digest and Extractable (1.4 and
-// later) of material objects and, in 1.x, custom x- attributes; 1.x
-// Attribute structures, 2.0 Attributes and Attribute References); Locate
-// (by Name, Object Type, State, Object Group, algorithm, length and 1.x
-// custom attributes; Maximum Items, Offset Items).
+// Query Operations lists every row of the operation table (ops.go):
+//
+//   - Discover Versions; Query (Operations, Objects, Server Information
+//     with Vendor Identification "s3kms"; Extension Map and the other
+//     functions report nothing); RNG Retrieve.
+//   - Objects (objects.go, register.go, get.go): Create (Symmetric Key:
+//     AES-128/192/256, 3DES 168/192, HMAC keys), Register (Symmetric Key
+//     in Raw or Transparent Symmetric Key format, Secret Data, Opaque
+//     Object; wrapped or compressed key blocks are refused), Get (Raw or
+//     Transparent Symmetric Key, Secret Data, Opaque Object; in every
+//     state but Destroyed; Key Wrapping Specification refused), ReKey (a
+//     new object with fresh material of the same kind; Names move to it;
+//     Replaced/Replacement Object Links), Locate (by Name, Object Type,
+//     State, Object Group, algorithm, length and custom attributes;
+//     Maximum Items, Offset Items), Check.
+//   - Lifecycle (keys.go): Activate, Revoke (Key or CA Compromise →
+//     Compromised, any other reason → Deactivated), Destroy (refused while
+//     Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0).
+//     State changes are compare-and-set transitions in kms (of concurrent
+//     Activates exactly one succeeds) and record the lifecycle attributes
+//     (Activation, Deactivation, Compromise Occurrence, Compromise and
+//     Destroy Dates, Revocation Reason).
+//   - Attributes (attributes.go, attrvalues.go, attrmod.go): Get
+//     Attributes and Get Attribute List (1.x Attribute structures; 2.0
+//     Attributes, Attribute References and Vendor Attributes of vendors
+//     "x" and "y"); Add, Modify and Delete Attribute for Name, Object
+//     Group, Link, Contact Information and custom attributes (the others
+//     are read only). Names are unique among objects not destroyed.
+//   - Cryptography (crypt.go, stream.go) through kms.Service.EncryptData,
+//     DecryptData, MAC and VerifyMAC: AES and 3DES in ECB or CBC (no
+//     padding or PKCS5; a CBC IV the client does not give is random and
+//     returned), AES-GCM (any client IV length, else 12 random bytes;
+//     tags of 12 to 16 bytes; additional data; Encrypt also in parts),
+//     HMAC-SHA1 to SHA-512. The key's Cryptographic Parameters attribute
+//     supplies what the request leaves out. Encrypt and MAC need an Active
+//     key, Decrypt and MAC Verify an Active, Deactivated or Compromised
+//     one; a Usage Mask, Process Start Date or Protect Stop Date that
+//     forbids the use refuses it. Reasons that differ by version: a
+//     missing IV is Invalid Message in 1.x (as the OASIS CS-BC-M cases
+//     expect) and Missing Initialization Vector in 2.0; a forbidding usage
+//     mask is Permission Denied in 1.x and Incompatible Cryptographic Usage
+//     Mask in 2.0; a GCM Tag Length outside 12 to 16 is General Failure in
+//     1.x (CS-BC-M-GCM-1) and Invalid Field in 2.0.
 //
 // # Objects
 //
-// Create and Register make kms material keys (kms.PurposeMaterial) with a
-// random UUID as Unique Identifier, owned by the caller, Pre-Active (Active
-// when an Activation Date not in the future is given) and exportable
-// unless Extractable is false; Get exports them through
+// Create, Register and ReKey make kms material keys (kms.PurposeMaterial)
+// with a random UUID as Unique Identifier, owned by the caller,
+// Pre-Active (Active when an Activation Date not in the future is given)
+// and exportable unless Extractable is false; Get exports them through
 // kms.Service.ExportKey (policy op "export"). Keys made by the admin API
 // (named root keys) are KMIP Symmetric Keys too (AES-256) for attributes,
-// Locate and lifecycle, but Get refuses them with Permission Denied: their
+// Locate and lifecycle, but Get, Encrypt and MAC refuse them: their
 // material never leaves the protector. Bucket root keys are not KMIP
 // objects. The Digest attribute is the SHA-256 of the key material (Raw
 // format) or of the secret or opaque value, computed when the object is
-// made. An AES key made over KMIP can be named as an SSE-KMS key id by the
-// S3 node once Active (see kms/materialroot.go). The attributes kms does
-// not model live in kms.Key.Attributes. Create, Register and Locate set
-// the batch's ID Placeholder; items without a Unique Identifier use it.
-//
-// Query Operations lists every row of the operation table not marked
-// unlisted. Still to come: Add/Modify/Delete Attribute, ReKey, Check,
-// Encrypt, Decrypt, MAC and RNG Retrieve, and a real Undo.
-//
-// Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0).
-// State changes are compare-and-set transitions in kms: of concurrent
-// Activates exactly one succeeds. They record the lifecycle attributes
-// (Activation, Deactivation, Compromise Occurrence, Compromise and
-// Destroy Dates, Revocation Reason); Last Change Date follows every
-// change. Get Attributes and Get Attribute List (Unique Identifier,
-// Object Type, Cryptographic Algorithm, Length and Usage Mask, State,
-// Name, Object Group, Initial Date, Last Change Date, the lifecycle
-// attributes, Link, Contact Information and custom x-/y- attributes of
-// any scalar type; 1.x Attribute structures, 2.0 Attributes, Attribute
-// References and Vendor Attributes of vendors "x" and "y"); Add, Modify
-// and Delete Attribute (attrmod.go: Name, Object Group, Link, Contact
-// Information and custom attributes; the others are read only; Names
-// are unique among objects not destroyed); Check (the usage mask; no
-// usage limits or leases are imposed); ReKey (a new key, with a new
-// UUID, of the same kind; Names move to it; Replaced/Replacement Object
-// Links); Locate (by Name, Object Type, State, Object Group, algorithm,
-// length and custom attributes; Maximum Items, Offset Items). Named and
-// material keys are KMIP objects; bucket root keys are not found. The
-// attributes kms does not model live in kms.Key.Attributes. Create,
-// ReKey and Locate set the batch's ID Placeholder; items without a
-// Unique Identifier use it.
-//
-// Encrypt, Decrypt, MAC, MAC Verify and RNG Retrieve (crypt.go) work
-// with kms PurposeMaterial keys through kms.Service.EncryptData,
-// DecryptData, MAC, VerifyMAC and RandomBytes: AES and 3DES in ECB or CBC
-// (no padding or PKCS5; a CBC IV the client does not give is random and
-// returned), AES-GCM (any IV length from the client, 12 random bytes
-// otherwise; tags of 12 to 16 bytes; additional data), HMAC-SHA1 to
-// SHA-512; the key's Cryptographic Parameters attribute supplies what the
-// request leaves out. Encrypt and MAC need an Active key, Decrypt and MAC
-// Verify an Active, Deactivated or Compromised one; a Cryptographic Usage
-// Mask, Protect Stop Date or Process Start Date that forbids the use
-// refuses it. Root keys are refused (Invalid Field): their material never
-// leaves the protector. Reasons that differ by version: a missing IV is
-// Invalid Message in 1.x (as the OASIS CS-BC-M cases expect) and Missing
-// Initialization Vector in 2.0; a forbidding usage mask is Permission
-// Denied in 1.x and Incompatible Cryptographic Usage Mask in 2.0; a GCM
-// Tag Length outside 12 to 16 is General Failure in 1.x (CS-BC-M-GCM-1)
-// and Invalid Field in 2.0. GCM Encrypt is also served in parts (Init
-// Indicator, Correlation Value, Final Indicator; stream.go); other
-// multi-part operations get Feature Not Supported.
-//
-// Query Operations lists every row of the operation table not marked
-// unlisted: Create (AES-256 only; the profiles also need AES-128/192,
-// 3DES and the Digest attribute) and Locate (the OASIS cases locate
-// objects that Register makes) are served but not listed yet. Still to
-// come: Register and Get.
+// made. An AES key made over KMIP can be named as an SSE-KMS key id by
+// the S3 node once Active (see kms/materialroot.go). The attributes kms
+// does not model live in kms.Key.Attributes. Create, Register, ReKey and
+// Locate set the batch's ID Placeholder; items without a Unique
+// Identifier use it. Operations with side effects register a
+// compensation (undo.go) that a failed Undo batch runs.
 package kmip
