@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/s3kms/s3kms/kms"
 )
@@ -223,4 +224,43 @@ func testNamesConcurrent(t *testing.T, s Store) {
 			t.Fatalf("round %d: holder %q lists %v, not %q", round, holder, k.Attributes.Names, name)
 		}
 	}
+}
+
+// NamesBackfillKeys are the keys ExerciseNamesBackfill has its setup
+// store before migration 0007_key_names: two hold "dup", the older one
+// ("k1") with the greater id.
+func NamesBackfillKeys() []kms.Key {
+	k1 := namedKey("k1", "dup", "a")
+	k0 := namedKey("k0", "dup", "b")
+	k0.CreatedAt = t0.Add(time.Hour)
+	k2 := namedKey("k2", "c")
+	k2.State = kms.StateDestroyed
+	return []kms.Key{k1, k0, k2, namedKey("k3", "d", "d"), testKey("k4")}
+}
+
+// ExerciseNamesBackfill checks the backfill of migration 0007_key_names.
+// setup must return a store whose database held the keys
+// NamesBackfillKeys (rows of the keys table only, written with the
+// schema before 0007) and was then migrated to the current schema.
+func ExerciseNamesBackfill(t *testing.T, setup func(t *testing.T, keys []kms.Key) Store) {
+	ctx := t.Context()
+	s := setup(t, NamesBackfillKeys())
+	for _, tt := range []struct{ name, holder string }{
+		{"dup", "k1"}, {"a", "k1"}, {"b", "k0"}, {"c", ""}, {"d", "k3"},
+	} {
+		wantHolder(t, s, tt.name, tt.holder)
+	}
+	// The key that lost "dup" still updates, and dropping "dup" leaves it
+	// to its holder.
+	k0, err := s.GetKey(ctx, "k0")
+	must(t, err)
+	k0.Description = "changed"
+	must(t, s.UpdateKey(ctx, k0, nil))
+	k0.Revision++
+	k0.Attributes.Names = []string{"b"}
+	must(t, s.UpdateKey(ctx, k0, nil))
+	wantHolder(t, s, "dup", "k1")
+	// The destroyed key's Name is free.
+	create(t, s, namedKey("k5", "c"))
+	wantHolder(t, s, "c", "k5")
 }
