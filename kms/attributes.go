@@ -119,7 +119,7 @@ func (s *Service) UpdateAttributes(ctx context.Context, id string, change func(k
 			return nil, Errorf(EInvalid, "attributes longer than %d bytes", MaxAttributesLen)
 		}
 		if !slices.Equal(cp.Attributes.Names, k.Attributes.Names) {
-			if err := s.checkNames(ctx, id, cp.Attributes.Names); err != nil {
+			if err := s.checkNames(ctx, id, cp.Attributes.Names, k.Attributes.Names); err != nil {
 				return nil, err
 			}
 		}

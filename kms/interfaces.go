@@ -34,8 +34,8 @@ type KeyStore interface {
 	// not nil the version is inserted in the same transaction. Returns
 	// ENotFound, or EConflict if the revision differs or the version exists.
 	UpdateKey(ctx context.Context, k Key, add *KeyVersion) error
-	// DeleteKey removes a key, its Names and all its versions (material included)
-	// if its stored revision equals revision: the undo of a CreateKey
+	// DeleteKey removes a key, its Names and all its versions (material
+	// included) if its stored revision equals revision: the undo of a CreateKey
 	// whose batch failed (Service.PurgeKey). Returns ENotFound, or
 	// EConflict if the revision differs.
 	DeleteKey(ctx context.Context, id string, revision int64) error

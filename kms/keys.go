@@ -66,7 +66,7 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 		req.Attributes.ActivationDate = &now
 	}
 	// Names are unique; the store enforces it when it writes the key.
-	if err := s.checkNames(ctx, req.ID, req.Attributes.Names); err != nil {
+	if err := s.checkNames(ctx, req.ID, req.Attributes.Names, nil); err != nil {
 		return Key{}, err
 	}
 	var wrapped []byte

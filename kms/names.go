@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ErrNameTaken is in the chain of the EConflict error a KeyStore returns
@@ -29,18 +30,22 @@ func NameTakenError(name string, cause error) *Error {
 func IsNameTaken(err error) bool { return errors.Is(err, ErrNameTaken) }
 
 // checkNames returns EConflict if names repeats a value, or another key
-// that is not destroyed holds one of them (looked up in the store's
-// index of names). It only fails early, before material is generated or
-// an update is tried: the store enforces uniqueness in the transaction
-// that writes the key, so that of concurrent writers, in this process or
-// in others sharing the database, exactly one gets a Name.
-func (s *Service) checkNames(ctx context.Context, id string, names []string) error {
+// that is not destroyed holds one of them that is not in old (the key's
+// Names before the change), looked up in the store's index of Names. It
+// only fails early, before material is generated or an update is tried:
+// the store enforces uniqueness in the transaction that writes the key,
+// so that of concurrent writers, in this process or in others sharing
+// the database, exactly one gets a Name.
+func (s *Service) checkNames(ctx context.Context, id string, names, old []string) error {
 	seen := make(map[string]bool, len(names))
 	for _, n := range names {
 		if seen[n] {
 			return Errorf(EConflict, "the Name %q is given twice", n)
 		}
 		seen[n] = true
+		if slices.Contains(old, n) {
+			continue // kept, not taken (as the store sees it)
+		}
 		holder, err := s.store.KeyIDByName(ctx, n)
 		switch {
 		case ErrorCode(err) == ENotFound:
