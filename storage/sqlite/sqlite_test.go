@@ -319,9 +319,10 @@ func TestMapErr(t *testing.T) {
 	}
 }
 
-// migrationsBefore returns the migrations of fsys whose names sort before
-// name.
-func migrationsBefore(t *testing.T, fsys fs.FS, name string) fstest.MapFS {
+// migrationsBefore returns the migrations of fsys that come before the
+// one whose name ends with suffix (found by suffix, so that a renumbering
+// does not break the test).
+func migrationsBefore(t *testing.T, fsys fs.FS, suffix string) fstest.MapFS {
 	t.Helper()
 	files, err := migrations.Files(fsys)
 	if err != nil {
@@ -329,18 +330,20 @@ func migrationsBefore(t *testing.T, fsys fs.FS, name string) fstest.MapFS {
 	}
 	out := fstest.MapFS{}
 	for _, f := range files {
-		if f.Name < name {
-			out[f.Name] = &fstest.MapFile{Data: []byte(f.SQL)}
+		if strings.HasSuffix(f.Name, suffix) {
+			return out
 		}
+		out[f.Name] = &fstest.MapFile{Data: []byte(f.SQL)}
 	}
-	return out
+	t.Fatalf("no migration named *%s", suffix)
+	return nil
 }
 
 func TestMigrateNamesBackfill(t *testing.T) {
 	storagetest.ExerciseNamesBackfill(t, func(t *testing.T, keys []kms.Key) storagetest.Store {
 		ctx := context.Background()
 		db := open(t, filepath.Join(t.TempDir(), "kms.db"))
-		if err := db.migrate(ctx, migrationsBefore(t, migrations.SQLite, "0007")); err != nil {
+		if err := db.migrate(ctx, migrationsBefore(t, migrations.SQLite, "_key_names.sql")); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range keys {
