@@ -83,8 +83,7 @@ func locateFilters(c call) ([]filter, bool, error) {
 // that match every given attribute, in id order, after skipping Offset
 // Items and up to Maximum Items. Destroyed keys are found only when the
 // request asks for the Destroyed state. The first id found becomes the
-// batch's ID Placeholder. A Name is looked up, not scanned for (see
-// nameCandidates).
+// batch's ID Placeholder.
 func (h *handler) locate(c call) (encodeFunc, error) {
 	maxItems, offset := int32(maxLocate), int32(0)
 	paging := false
@@ -110,20 +109,13 @@ func (h *handler) locate(c call) (encodeFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, byName, err := h.nameCandidates(c)
-	if err != nil {
-		return nil, err
-	}
 	var found []string
 	matched := int32(0)
 	after := ""
 	for {
-		next := ""
-		if !byName {
-			keys, next, err = h.svc.ListKeys(c.ctx, after, kms.MaxListLimit)
-			if err != nil {
-				return nil, err
-			}
+		keys, next, err := h.locateCandidates(c, after)
+		if err != nil {
+			return nil, err
 		}
 	keys:
 		for _, k := range keys {

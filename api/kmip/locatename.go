@@ -6,6 +6,18 @@ import (
 	"github.com/s3kms/s3kms/kms"
 )
 
+// locateCandidates returns the page after `after` of the keys Locate
+// considers, and the cursor of the next page ("" at the end): when the
+// request gives a Name, the key holding it (see nameCandidates), else the
+// keys the caller may read, in id order.
+func (h *handler) locateCandidates(c call, after string) ([]kms.Key, string, error) {
+	keys, byName, err := h.nameCandidates(c)
+	if err != nil || byName {
+		return keys, "", err
+	}
+	return h.svc.ListKeys(c.ctx, after, kms.MaxListLimit)
+}
+
 // nameCandidates returns the keys Locate has to consider when the request
 // filters by Name: the one key, not destroyed, that holds the Name
 // (kms.Service.FindKeyByName, an indexed lookup), if the caller may read
