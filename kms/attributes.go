@@ -95,7 +95,7 @@ func (s *Service) moveState(k *Key, ch StateChange) error {
 // change gets a copy of the key and may modify only its Attributes (other
 // fields are ignored); an error from change leaves the key unchanged and
 // is returned. A Name already held by another key that is not destroyed
-// is refused with EConflict (see checkNames). Destroyed keys are refused
+// is refused with EConflict (see ErrNameTaken). Destroyed keys are refused
 // with EDestroyed. Needs the policy op "attributes"; audited as
 // key.attributes. Returns the key before and after the change.
 func (s *Service) UpdateAttributes(ctx context.Context, id string, change func(k *Key) error) (before, after Key, err error) {
@@ -104,8 +104,6 @@ func (s *Service) UpdateAttributes(ctx context.Context, id string, change func(k
 	if err := s.authorizeKey(ctx, OpAttributes, id); err != nil {
 		return Key{}, Key{}, err
 	}
-	s.names.Lock()
-	defer s.names.Unlock()
 	after, err = s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
 		if k.State == StateDestroyed {
 			return nil, Errorf(EDestroyed, "key %q is destroyed", id)
@@ -121,7 +119,7 @@ func (s *Service) UpdateAttributes(ctx context.Context, id string, change func(k
 			return nil, Errorf(EInvalid, "attributes longer than %d bytes", MaxAttributesLen)
 		}
 		if !slices.Equal(cp.Attributes.Names, k.Attributes.Names) {
-			if err := s.checkNames(ctx, id, cp.Attributes.Names); err != nil {
+			if err := s.checkNames(ctx, id, cp.Attributes.Names, k.Attributes.Names); err != nil {
 				return nil, err
 			}
 		}
@@ -132,47 +130,6 @@ func (s *Service) UpdateAttributes(ctx context.Context, id string, change func(k
 		return Key{}, Key{}, err
 	}
 	return before, after, nil
-}
-
-// checkNames returns EConflict if another key that is not destroyed has
-// one of names, or names repeats a value: KMIP requires Names to be
-// unique. Callers hold s.names, which serialises the check and the write
-// within this process. Residual race: two KMS processes sharing one
-// database can each pass the check before the other writes. The check
-// lists every key: fine for the thousands of keys a KMIP deployment
-// holds, to be replaced by an indexed names table beyond that.
-func (s *Service) checkNames(ctx context.Context, id string, names []string) error {
-	if len(names) == 0 {
-		return nil
-	}
-	want := map[string]bool{}
-	for _, n := range names {
-		if want[n] {
-			return Errorf(EConflict, "the Name %q is given twice", n)
-		}
-		want[n] = true
-	}
-	after := ""
-	for {
-		page, err := s.store.ListKeys(ctx, after, MaxListLimit)
-		if err != nil {
-			return err
-		}
-		for _, k := range page {
-			after = k.ID
-			if k.ID == id || k.State == StateDestroyed {
-				continue
-			}
-			for _, n := range k.Attributes.Names {
-				if want[n] {
-					return Errorf(EConflict, "the Name %q is already used by another object", n)
-				}
-			}
-		}
-		if len(page) < MaxListLimit {
-			return nil
-		}
-	}
 }
 
 // RestoreKey undoes a change made earlier in the same KMIP batch: if key

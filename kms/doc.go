@@ -52,7 +52,8 @@
 //
 // Key.Attributes hold what KMIP clients set or the lifecycle records;
 // UpdateAttributes changes them under compare-and-set (policy op
-// "attributes"). Names are unique among keys not destroyed (checkNames).
+// "attributes"). Names are unique among keys not destroyed: the KeyStore
+// enforces it (ErrNameTaken) and indexes them (FindKeyByName).
 // RestoreKey and PurgeKey undo a change or a creation for the KMIP
 // adapter's batch Undo, only while nothing else changed the key.
 //

@@ -12,7 +12,17 @@ import (
 type KeyStore interface {
 	// CreateKey stores a new key with its first version (v.Version == 1,
 	// k.CurrentVersion == 1). Returns EConflict if the id exists.
+	//
+	// Names: CreateKey and UpdateKey keep, in the transaction that writes
+	// the key, an index of the Names (k.Attributes.Names) of keys that are
+	// not destroyed, each held by at most one key; a key that becomes
+	// destroyed releases its Names. A Name held by another key fails the
+	// write with NameTakenError (EConflict, ErrNameTaken in its chain),
+	// changing nothing. A key may list a Name twice.
 	CreateKey(ctx context.Context, k Key, v KeyVersion) error
+	// KeyIDByName returns the id of the key, not destroyed, that holds
+	// the Name name. Returns ENotFound if no such key holds it.
+	KeyIDByName(ctx context.Context, name string) (string, error)
 	// GetKey returns a key. Returns ENotFound.
 	GetKey(ctx context.Context, id string) (Key, error)
 	// ListKeys returns up to limit keys with ids greater than after, in
@@ -24,8 +34,8 @@ type KeyStore interface {
 	// not nil the version is inserted in the same transaction. Returns
 	// ENotFound, or EConflict if the revision differs or the version exists.
 	UpdateKey(ctx context.Context, k Key, add *KeyVersion) error
-	// DeleteKey removes a key and all its versions (material included)
-	// if its stored revision equals revision: the undo of a CreateKey
+	// DeleteKey removes a key, its Names and all its versions (material
+	// included) if its stored revision equals revision: the undo of a CreateKey
 	// whose batch failed (Service.PurgeKey). Returns ENotFound, or
 	// EConflict if the revision differs.
 	DeleteKey(ctx context.Context, id string, revision int64) error

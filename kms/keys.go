@@ -65,13 +65,9 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 		req.Attributes = CloneAttributes(req.Attributes)
 		req.Attributes.ActivationDate = &now
 	}
-	if len(req.Attributes.Names) > 0 {
-		// Names are unique: the check and the write are serialised.
-		s.names.Lock()
-		defer s.names.Unlock()
-		if err := s.checkNames(ctx, req.ID, req.Attributes.Names); err != nil {
-			return Key{}, err
-		}
+	// Names are unique; the store enforces it when it writes the key.
+	if err := s.checkNames(ctx, req.ID, req.Attributes.Names, nil); err != nil {
+		return Key{}, err
 	}
 	var wrapped []byte
 	req.Attributes.Digest = ""
@@ -96,7 +92,7 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 		MasterKeyID: s.protector.MasterKeyID(), CreatedAt: now,
 	}
 	if err := s.store.CreateKey(ctx, k, v); err != nil {
-		if ErrorCode(err) == EConflict {
+		if ErrorCode(err) == EConflict && !IsNameTaken(err) {
 			return Key{}, Errorf(EConflict, "key %q already exists", req.ID)
 		}
 		return Key{}, err
@@ -177,7 +173,8 @@ func (s *Service) ListKeys(ctx context.Context, after string, limit int) (keys [
 }
 
 // update applies change to key id under optimistic concurrency, retrying
-// a few times when another writer won.
+// a few times when another writer won. A taken Name (ErrNameTaken) is
+// not retried.
 func (s *Service) update(ctx context.Context, id string, change func(k *Key) (*KeyVersion, error)) (Key, error) {
 	for attempt := 0; ; attempt++ {
 		k, err := s.store.GetKey(ctx, id)
@@ -194,7 +191,7 @@ func (s *Service) update(ctx context.Context, id string, change func(k *Key) (*K
 			k.Revision++
 			return k, nil
 		}
-		if ErrorCode(err) != EConflict || attempt >= 4 {
+		if ErrorCode(err) != EConflict || IsNameTaken(err) || attempt >= 4 {
 			return Key{}, err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 )
 
@@ -45,9 +44,6 @@ type Service struct {
 	cache     *rootCache
 	minDays   int
 	maxDays   int
-	// names serialises the Name uniqueness check with the write that
-	// follows it (CreateKey, UpdateAttributes).
-	names sync.Mutex
 }
 
 // New returns a Service.

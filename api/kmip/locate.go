@@ -119,7 +119,7 @@ func (h *handler) locate(c call) (encodeFunc, error) {
 	matched := int32(0)
 	after := ""
 	for {
-		keys, next, err := h.svc.ListKeys(c.ctx, after, kms.MaxListLimit)
+		keys, next, err := h.locateCandidates(c, after)
 		if err != nil {
 			return nil, err
 		}

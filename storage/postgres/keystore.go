@@ -34,6 +34,9 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 		if err != nil {
 			return err
 		}
+		if err := takeNames(ctx, tx, k.ID, rows.HeldNames(k.State, k.Attributes.Names)); err != nil {
+			return err
+		}
 		return insertVersion(ctx, tx, v)
 	})
 	if isUniqueViolation(err) {
@@ -90,7 +93,15 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		// At READ COMMITTED a concurrent UPDATE of the row makes this one
 		// wait, then re-check the WHERE clause against the committed row:
-		// the loser sees the new revision and updates nothing.
+		// the loser sees the new revision and updates nothing. The row is
+		// locked first to read the Names it holds.
+		var oldState, oldAttrs string
+		err := tx.QueryRow(ctx, `SELECT state, attributes FROM keys WHERE id = $1 AND revision = $2 FOR UPDATE`,
+			k.ID, k.Revision).Scan(&oldState, &oldAttrs)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// No row: the update below changes nothing and says why.
 		tag, err := tx.Exec(ctx, `UPDATE keys SET state = $3, enabled = $4, current_version = $5,
 				description = $6, deletion_date = $7, updated_at = $8, attributes = $9, revision = revision + 1
 			WHERE id = $1 AND revision = $2`,
@@ -109,6 +120,9 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 				return err
 			}
 			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", k.ID, k.Revision, stored)
+		}
+		if err := syncNames(ctx, tx, oldState, oldAttrs, k); err != nil {
+			return err
 		}
 		if add == nil {
 			return nil
@@ -138,6 +152,9 @@ func (s *KeyStore) DeleteKey(ctx context.Context, id string, revision int64) err
 		}
 		if stored != revision {
 			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", id, revision, stored)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM key_names WHERE key_id = $1`, id); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM key_versions WHERE key_id = $1`, id); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/s3kms/s3kms/internal/pgtest"
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/migrations"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
 
@@ -277,4 +279,48 @@ func TestOpenErrorsHideSecrets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migrationsBefore returns the migrations of fsys that come before the
+// one whose name ends with suffix (found by suffix, so that a renumbering
+// does not break the test).
+func migrationsBefore(t *testing.T, fsys fs.FS, suffix string) fstest.MapFS {
+	t.Helper()
+	files, err := migrations.Files(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fstest.MapFS{}
+	for _, f := range files {
+		if strings.HasSuffix(f.Name, suffix) {
+			return out
+		}
+		out[f.Name] = &fstest.MapFile{Data: []byte(f.SQL)}
+	}
+	t.Fatalf("no migration named *%s", suffix)
+	return nil
+}
+
+func TestMigrateNamesBackfill(t *testing.T) {
+	storagetest.ExerciseNamesBackfill(t, func(t *testing.T, keys []kms.Key) storagetest.Store {
+		ctx := bg(t)
+		db := open(t, pgtest.Shared(t).CreateDatabase(t, linguistic()...))
+		if err := db.migrate(ctx, migrationsBefore(t, migrations.Postgres, "_key_names.sql")); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			_, err := db.pool.Exec(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, rows.KeyArgs(k, codec{})...)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return struct {
+			*KeyStore
+			*AuditLog
+		}{db.KeyStore(), db.AuditLog()}
+	})
 }

@@ -30,6 +30,9 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 		if err != nil {
 			return err
 		}
+		if err := takeNames(ctx, tx, k.ID, rows.HeldNames(k.State, k.Attributes.Names)); err != nil {
+			return err
+		}
 		return insertVersion(ctx, tx, v)
 	})
 	if isUniqueViolation(err) {
@@ -88,6 +91,13 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		// other writer can change the row between this check and the
 		// update: concurrent callers with the same revision are
 		// serialised and all but the first update nothing.
+		var oldState, oldAttrs string
+		err := tx.QueryRowContext(ctx, `SELECT state, attributes FROM keys WHERE id = ? AND revision = ?`,
+			k.ID, k.Revision).Scan(&oldState, &oldAttrs)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// No row: the update below changes nothing and says why.
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET state = ?, enabled = ?, current_version = ?,
 				description = ?, deletion_date = ?, updated_at = ?, attributes = ?, revision = revision + 1
 			WHERE id = ? AND revision = ?`,
@@ -109,6 +119,9 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 				return err
 			}
 			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", k.ID, k.Revision, stored)
+		}
+		if err := syncNames(ctx, tx, oldState, oldAttrs, k); err != nil {
+			return err
 		}
 		if add == nil {
 			return nil
@@ -138,6 +151,9 @@ func (s *KeyStore) DeleteKey(ctx context.Context, id string, revision int64) err
 		}
 		if stored != revision {
 			return kms.Errorf(kms.EConflict, "key %q was changed concurrently (revision %d, stored %d)", id, revision, stored)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_names WHERE key_id = ?`, id); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM key_versions WHERE key_id = ?`, id); err != nil {
 			return err

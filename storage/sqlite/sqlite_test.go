@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/migrations"
+	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
 
@@ -315,4 +317,48 @@ func TestMapErr(t *testing.T) {
 			t.Errorf("%s: code %q, want %q", tt.name, got, tt.want)
 		}
 	}
+}
+
+// migrationsBefore returns the migrations of fsys that come before the
+// one whose name ends with suffix (found by suffix, so that a renumbering
+// does not break the test).
+func migrationsBefore(t *testing.T, fsys fs.FS, suffix string) fstest.MapFS {
+	t.Helper()
+	files, err := migrations.Files(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := fstest.MapFS{}
+	for _, f := range files {
+		if strings.HasSuffix(f.Name, suffix) {
+			return out
+		}
+		out[f.Name] = &fstest.MapFile{Data: []byte(f.SQL)}
+	}
+	t.Fatalf("no migration named *%s", suffix)
+	return nil
+}
+
+func TestMigrateNamesBackfill(t *testing.T) {
+	storagetest.ExerciseNamesBackfill(t, func(t *testing.T, keys []kms.Key) storagetest.Store {
+		ctx := context.Background()
+		db := open(t, filepath.Join(t.TempDir(), "kms.db"))
+		if err := db.migrate(ctx, migrationsBefore(t, migrations.SQLite, "_key_names.sql")); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			_, err := db.write.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return struct {
+			*KeyStore
+			*AuditLog
+		}{db.KeyStore(), db.AuditLog()}
+	})
 }

@@ -21,6 +21,7 @@
 //   - A destroyed version has a nil Wrapped; DestroyVersions keeps the
 //     first DestroyedAt when called again.
 //   - Times come back in UTC.
+//   - A key may list a Name twice; it holds it once.
 //   - AppendAudit with ID 0 lets the store assign increasing ids; a
 //     non-zero ID is stored as given, and an existing one is
 //     kms.EConflict. (Do not mix the two on one database: PostgreSQL's id
@@ -174,6 +175,10 @@ func ExerciseKeyStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"UpdateKeyImmutableFields", testUpdateKeyImmutableFields},
 		{"Attributes", testAttributes},
 		{"DeleteKey", testDeleteKey},
+		{"NamesUnique", testNamesUnique},
+		{"NamesUpdate", testNamesUpdate},
+		{"NamesReleased", testNamesReleased},
+		{"NamesConcurrent", testNamesConcurrent},
 		{"UpdateKeyAddVersion", testUpdateKeyAddVersion},
 		{"UpdateKeyDuplicateVersion", testUpdateKeyDuplicateVersion},
 		{"UpdateKeyConcurrent", testUpdateKeyConcurrent},
