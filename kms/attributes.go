@@ -152,7 +152,9 @@ func (s *Service) RestoreKey(ctx context.Context, id string, expect, prev Key, p
 			return nil, Errorf(EConflict, "key %q changed since; the change cannot be undone", id)
 		}
 		k.State = prev.State
+		fresh := k.Attributes.Fresh // server-managed: a served key stays served
 		k.Attributes = CloneAttributes(prev.Attributes)
+		k.Attributes.Fresh = fresh
 		return nil, nil
 	})
 }
@@ -160,6 +162,9 @@ func (s *Service) RestoreKey(ctx context.Context, id string, expect, prev Key, p
 // sameContent reports whether a and b have the same state and attributes
 // (compared in their stored form, so that nil and empty lists are equal).
 func sameContent(a, b Key) bool {
+	// Fresh is left out: a Get in between serves a key without changing
+	// what the client set.
+	a.Attributes.Fresh, b.Attributes.Fresh = nil, nil
 	ja, err1 := json.Marshal(a.Attributes)
 	jb, err2 := json.Marshal(b.Attributes)
 	return a.State == b.State && err1 == nil && err2 == nil && string(ja) == string(jb)
@@ -198,6 +203,12 @@ func CloneAttributes(a Attributes) Attributes {
 	a.Custom = maps.Clone(a.Custom)
 	a.Links = slices.Clone(a.Links)
 	a.CustomTyped = maps.Clone(a.CustomTyped)
+	a.AlternativeNames = slices.Clone(a.AlternativeNames)
+	a.AppInfo = slices.Clone(a.AppInfo)
+	if a.Fresh != nil {
+		f := *a.Fresh
+		a.Fresh = &f
+	}
 	for _, p := range []**time.Time{&a.ActivationDate, &a.DeactivationDate, &a.CompromiseOccurrenceDate, &a.CompromiseDate, &a.DestroyDate} {
 		if *p != nil {
 			t := **p

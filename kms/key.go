@@ -118,6 +118,15 @@ type Attributes struct {
 	// Digest is the hex SHA-256 of the material of a PurposeMaterial
 	// key (KMIP Digest); set by CreateKey, ignored in requests.
 	Digest string `json:"digest,omitempty"`
+	// Fresh is KMIP's Fresh of a PurposeMaterial key: true from its
+	// creation until its material is first returned to a client
+	// (ExportKey), then false for good. Set by CreateKey and ExportKey,
+	// ignored in requests; nil for keys made before it was recorded.
+	Fresh *bool `json:"fresh,omitempty"`
+	// Generated is set by CreateKey on PurposeMaterial keys whose
+	// material the Service generated (from its random source) rather
+	// than imported; ignored in requests.
+	Generated bool `json:"generated,omitempty"`
 
 	// Lifecycle and client-managed attributes (KMIP 1.4 section 3). The
 	// lifecycle dates are recorded by the Service's state changes
@@ -147,6 +156,12 @@ type Lifecycle struct {
 	Links []Link `json:"links,omitempty"`
 	// ContactInformation is the Contact Information attribute.
 	ContactInformation string `json:"contact_information,omitempty"`
+	// AlternativeNames are the key's Alternative Name attributes, in
+	// order.
+	AlternativeNames []AlternativeName `json:"alternative_names,omitempty"`
+	// AppInfo are its Application Specific Information attributes, in
+	// order.
+	AppInfo []AppInfo `json:"app_info,omitempty"`
 	// CustomTyped holds custom attributes whose value is not a Text
 	// String (Integer, Long Integer, Boolean, Date-Time, Enumeration,
 	// Byte String…), by name.
@@ -157,6 +172,20 @@ type Lifecycle struct {
 type RevocationReason struct {
 	Code    uint32 `json:"code"`
 	Message string `json:"message,omitempty"`
+}
+
+// AlternativeName is a KMIP Alternative Name: a value and its Alternative
+// Name Type (enumeration value).
+type AlternativeName struct {
+	Value string `json:"value"`
+	Type  uint32 `json:"type"`
+}
+
+// AppInfo is a KMIP Application Specific Information: an Application
+// Namespace and its optional Application Data.
+type AppInfo struct {
+	Namespace string `json:"namespace"`
+	Data      string `json:"data,omitempty"`
 }
 
 // Link is a KMIP Link: a Link Type (enumeration value) and the Unique

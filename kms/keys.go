@@ -71,7 +71,11 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	}
 	var wrapped []byte
 	req.Attributes.Digest = ""
+	req.Attributes.Fresh, req.Attributes.Generated = nil, false
 	if req.Purpose == PurposeMaterial {
+		// Server-managed: a new object has not been served yet.
+		fresh := true
+		req.Attributes.Fresh, req.Attributes.Generated = &fresh, req.Material == nil
 		wrapped, req.Attributes.Digest, err = s.wrapMaterial(ctx, req.ID, req.Attributes, req.Material)
 	} else {
 		wrapped, err = s.protector.GenerateRoot(ctx)

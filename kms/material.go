@@ -138,7 +138,27 @@ func (s *Service) ExportKey(ctx context.Context, id string) (k Key, material []b
 	if err != nil {
 		return Key{}, nil, err
 	}
+	if k.Attributes.Fresh != nil && *k.Attributes.Fresh {
+		// Served from now on: recorded before the material leaves, so
+		// that Fresh never claims a served key unseen.
+		if k, err = s.markServed(ctx, id); err != nil {
+			clear(material)
+			return Key{}, nil, err
+		}
+	}
 	return k, material, nil
+}
+
+// markServed sets Fresh to false on key id (ExportKey's first export).
+func (s *Service) markServed(ctx context.Context, id string) (Key, error) {
+	return s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
+		if k.State == StateDestroyed {
+			return nil, Errorf(EDestroyed, "key %q is destroyed", id)
+		}
+		served := false
+		k.Attributes.Fresh = &served
+		return nil, nil
+	})
 }
 
 // material unwraps the current version of a PurposeMaterial key (the

@@ -74,6 +74,12 @@ var attrTags = map[string]ttlv.Tag{
 	attrRevocationReason:         kmip14.TagRevocationReason,
 	attrLink:                     kmip14.TagLink,
 	attrContactInformation:       kmip14.TagContactInformation,
+
+	attrAlternativeName: kmip14.TagAlternativeName,
+	attrAppInfo:         kmip14.TagApplicationSpecificInformation,
+	attrFresh:           kmip14.TagFresh,
+	attrLeaseTime:       kmip14.TagLeaseTime,
+	attrRNG:             kmip14.TagRandomNumberGenerator,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.
@@ -291,6 +297,8 @@ func keyAttributes(k kms.Key) []outAttr {
 	}
 	out = append(out, dateAttr(attrInitialDate, k.CreatedAt), dateAttr(attrLastChangeDate, k.UpdatedAt))
 	out = append(out, materialAttrs(k)...)
+	out = append(out, serverAttrs(k)...)
+	out = append(out, clientInfoAttrs(k)...)
 	out = append(out, lifecycleAttributes(k.Attributes)...)
 	for _, name := range customNames(k.Attributes) {
 		out = append(out, customAttr(k.Attributes, name))

@@ -15,7 +15,8 @@ import (
 // 4.14 to 4.16, KMIP 2.0 sections 6.1.2, 6.1.30, 6.1.15).
 //
 // The attributes a client may change are those of mutableAttrs: Name,
-// Object Group and Link (multi-instance), Contact Information and the
+// Object Group, Link, Alternative Name and Application Specific
+// Information (multi-instance), Contact Information and the
 // custom x-/y- attributes (single instance per name). Every other
 // attribute the server knows is read only: Permission Denied in 1.x,
 // Attribute Read Only in 2.0 (e.g. Activation Date, which Activate sets;
@@ -92,6 +93,8 @@ var mutableAttrs = map[string]mutable{
 		},
 		del: func(a *kms.Attributes, i int) { a.Links = slices.Delete(a.Links, i, i+1) },
 	},
+	attrAlternativeName: alternativeNameAttr,
+	attrAppInfo:         appInfoAttr,
 	attrContactInformation: {
 		count: func(a *kms.Attributes) int { return boolInt(a.ContactInformation != "") },
 		get:   func(a *kms.Attributes, _ int) any { return a.ContactInformation },
@@ -152,10 +155,12 @@ func boolInt(b bool) int {
 
 // settableAtCreate reports whether Create and Register take the
 // client-managed attribute name through setAtCreate: Link, Contact
-// Information and the custom x-/y- (2.0: vendor) attributes. (Name and
+// Information, Alternative Name, Application Specific Information and
+// the custom x-/y- (2.0: vendor) attributes. (Name and
 // Object Group are read by create itself.)
 func settableAtCreate(name string) bool {
-	return name == attrLink || name == attrContactInformation || isCustom(name)
+	return name == attrLink || name == attrContactInformation || name == attrAlternativeName ||
+		name == attrAppInfo || isCustom(name)
 }
 
 // setAtCreate adds the attribute at (settableAtCreate) to a new
@@ -201,9 +206,9 @@ func mutableOf(v version, name string) (mutable, error) {
 // readOnlyNames are attributes the server manages (or will) that have no
 // entry in attrTags yet.
 var readOnlyNames = map[string]bool{
-	"Digest": true, "Fresh": true, "Extractable": true, "Sensitive": true, "Always Sensitive": true,
-	"Never Extractable": true, "Original Creation Date": true, "Random Number Generator": true,
-	"Lease Time": true, "Usage Limits": true, "Cryptographic Parameters": true,
+	"Digest": true, "Extractable": true, "Sensitive": true, "Always Sensitive": true,
+	"Never Extractable": true, "Original Creation Date": true,
+	"Usage Limits": true, "Cryptographic Parameters": true,
 }
 
 // attrChange is a request of Add, Modify or Delete Attribute, decoded.

@@ -18,8 +18,9 @@ type filter func(k kms.Key) bool
 
 // locateFilters turns Locate's attributes into filters. Supported: Name,
 // Object Type, State, Object Group, Cryptographic Algorithm and Length,
-// and (1.x) custom attributes; anything else is refused rather than
-// silently ignored.
+// Unique Identifier, Alternative Name, Application Specific Information
+// and custom attributes; anything else is refused rather than silently
+// ignored.
 func locateFilters(c call) ([]filter, bool, error) {
 	attrs, err := requestAttributes(c, false)
 	if err != nil {
@@ -29,6 +30,18 @@ func locateFilters(c call) ([]filter, bool, error) {
 	stateGiven := false
 	for _, a := range attrs {
 		switch {
+		case a.name == attrUniqueIdentifier:
+			id, err := textValue(a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, func(k kms.Key) bool { return k.ID == id })
+		case a.name == attrAlternativeName || a.name == attrAppInfo:
+			f, err := listFilter(mutableAttrs[a.name], a)
+			if err != nil {
+				return nil, false, err
+			}
+			fs = append(fs, f)
 		case a.name == attrName:
 			n, err := nameValue(a.value)
 			if err != nil {
@@ -157,4 +170,35 @@ func (h *handler) locate(c call) (encodeFunc, error) {
 		}
 		return nil
 	}, nil
+}
+
+// idCandidates returns the key Locate has to consider when the request
+// gives a Unique Identifier: that key, read directly (none if it does not
+// exist or the caller may not read it: a scan would not list it either).
+// byID is false when no Unique Identifier is given. The other filters
+// (further Unique Identifiers included) still apply to the candidate.
+func (h *handler) idCandidates(c call) (keys []kms.Key, byID bool, err error) {
+	attrs, err := requestAttributes(c, false)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, a := range attrs {
+		if a.name != attrUniqueIdentifier {
+			continue
+		}
+		id, err := textValue(a)
+		if err != nil {
+			return nil, false, err
+		}
+		info, err := h.svc.GetKey(c.ctx, id)
+		switch kms.ErrorCode(err) {
+		case "":
+			return []kms.Key{info.Key}, true, nil
+		case kms.ENotFound, kms.EForbidden, kms.EInvalid: // EInvalid: not a key id
+			return nil, true, nil
+		default:
+			return nil, false, err
+		}
+	}
+	return nil, false, nil
 }

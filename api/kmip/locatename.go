@@ -8,9 +8,13 @@ import (
 
 // locateCandidates returns the page after `after` of the keys Locate
 // considers, and the cursor of the next page ("" at the end): when the
-// request gives a Name, the key holding it (see nameCandidates), else the
-// keys the caller may read, in id order.
+// request gives a Unique Identifier, that key (see idCandidates); when it
+// gives a Name, the key holding it (see nameCandidates); else the keys the
+// caller may read, in id order.
 func (h *handler) locateCandidates(c call, after string) ([]kms.Key, string, error) {
+	if keys, byID, err := h.idCandidates(c); err != nil || byID {
+		return keys, "", err
+	}
 	keys, byName, err := h.nameCandidates(c)
 	if err != nil || byName {
 		return keys, "", err

@@ -91,8 +91,7 @@ func objectAttrs(k kms.Key) []outAttr {
 // returned only by name: PyKMIP cannot decode them) Extractable, Never
 // Extractable (an object's exportability never changes), Sensitive and
 // Always Sensitive (always false: values are only returned in clear).
-// Fresh (whether the value was ever returned) is not tracked, so not
-// reported.
+// Fresh is among serverAttrs.
 func materialAttrs(k kms.Key) []outAttr {
 	if k.Purpose != kms.PurposeMaterial {
 		return nil
