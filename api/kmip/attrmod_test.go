@@ -120,6 +120,8 @@ func render(t ttlv.TTLV) string {
 		return fmt.Sprint(uint32(t.ValueEnumeration()))
 	case ttlv.TypeTextString:
 		return t.ValueTextString()
+	case ttlv.TypeBoolean:
+		return fmt.Sprint(t.ValueBoolean())
 	}
 	return t.Type().String()
 }

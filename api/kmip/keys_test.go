@@ -177,6 +177,8 @@ func valueString(t ttlv.TTLV) string {
 		return "date"
 	case ttlv.TypeBoolean:
 		return fmt.Sprint(t.ValueBoolean())
+	case ttlv.TypeInterval:
+		return t.ValueInterval().String()
 	case ttlv.TypeStructure:
 		if n := textChildren(t, kmip14.TagNameValue); len(n) > 0 {
 			return "name:" + n[0]
@@ -264,15 +266,22 @@ func TestKeyLifecycle(t *testing.T) {
 				attrInitialDate:      {"date"},
 				attrLastChangeDate:   {"date"},
 				attrDigest:           {"struct"},
+				attrLeaseTime:        {"1h0m0s"},
 			}
 			if v.major < 2 {
 				want["x-purpose"] = []string{"test"}
 			}
-			// Original Creation Date (1.2), Sensitive, Always Sensitive,
-			// Extractable and Never Extractable (1.4) are listed, and
-			// returned only by name.
+			if v.major >= 2 || v.minor >= 1 {
+				want[attrFresh] = []string{"true"}
+			}
+			// Original Creation Date (1.2), Random Number Generator
+			// (1.3), Sensitive, Always Sensitive, Extractable and Never
+			// Extractable (1.4) are listed, and returned only by name.
 			listed := len(want)
 			if v.major >= 2 || v.minor >= 2 {
+				listed++
+			}
+			if v.major >= 2 || v.minor >= 3 {
 				listed++
 			}
 			if v.major >= 2 || v.minor >= 4 {

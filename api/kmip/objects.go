@@ -294,13 +294,18 @@ func (h *handler) createObject(c call, o newObject, material []byte) (string, er
 
 // inVersion reports whether attribute name exists at protocol version v
 // (Sensitive, Always Sensitive, Extractable and Never Extractable came
-// with KMIP 1.4; Original Creation Date with 1.2).
+// with KMIP 1.4; Random Number Generator with 1.3; Original Creation
+// Date and Alternative Name with 1.2; Fresh with 1.1).
 func inVersion(name string, v version) bool {
 	switch name {
 	case attrSensitive, attrAlwaysSensitive, attrExtractable, attrNeverExtractable:
 		return v.major >= 2 || v.minor >= 4
-	case attrOriginalCreation:
+	case attrRNG:
+		return v.major >= 2 || v.minor >= 3
+	case attrOriginalCreation, attrAlternativeName:
 		return v.major >= 2 || v.minor >= 2
+	case attrFresh:
+		return v.major >= 2 || v.minor >= 1
 	}
 	return true
 }
