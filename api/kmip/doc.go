@@ -72,9 +72,10 @@
 //     Transparent Symmetric Key, Secret Data, Opaque Object; in every
 //     state but Destroyed; Key Wrapping Specification refused), ReKey (a
 //     new object with fresh material of the same kind; Names move to it;
-//     Replaced/Replacement Object Links), Locate (by Name, Object Type,
-//     State, Object Group, algorithm, length and custom attributes;
-//     Maximum Items, Offset Items), Check.
+//     Replaced/Replacement Object Links), Locate (by Unique Identifier,
+//     read directly, Name, Object Type, State, Object Group, algorithm,
+//     length, Alternative Name, Application Specific Information and
+//     custom attributes; Maximum Items, Offset Items), Check.
 //   - Lifecycle (keys.go): Activate, Revoke (Key or CA Compromise →
 //     Compromised, any other reason → Deactivated), Destroy (refused while
 //     Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0).
@@ -86,8 +87,12 @@
 //     Attributes and Get Attribute List (1.x Attribute structures; 2.0
 //     Attributes, Attribute References and Vendor Attributes of vendors
 //     "x" and "y"); Add, Modify and Delete Attribute for Name, Object
-//     Group, Link, Contact Information and custom attributes (the others
-//     are read only). Names are unique among objects not destroyed.
+//     Group, Link, Contact Information, Alternative Name, Application
+//     Specific Information and custom attributes (the others are read
+//     only). Names are unique among objects not destroyed. The server
+//     reports Fresh (recorded by kms: false once the value was returned),
+//     a Lease Time of one hour and, by name only, the Random Number
+//     Generator of keys it generated (objattrs.go).
 //   - Cryptography (crypt.go, stream.go) through kms.Service.EncryptData,
 //     DecryptData, MAC and VerifyMAC: AES and 3DES in ECB or CBC (no
 //     padding or PKCS5; a CBC IV the client does not give is random and
