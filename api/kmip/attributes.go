@@ -43,6 +43,7 @@ const (
 	attrRevocationReason         = "Revocation Reason"
 	attrLink                     = "Link"
 	attrContactInformation       = "Contact Information"
+	attrUsageLimits              = "Usage Limits"
 )
 
 var attrTags = map[string]ttlv.Tag{
@@ -74,6 +75,7 @@ var attrTags = map[string]ttlv.Tag{
 	attrRevocationReason:         kmip14.TagRevocationReason,
 	attrLink:                     kmip14.TagLink,
 	attrContactInformation:       kmip14.TagContactInformation,
+	attrUsageLimits:              kmip14.TagUsageLimits,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.

@@ -113,8 +113,8 @@
 // References and Vendor Attributes of vendors "x" and "y"); Add, Modify
 // and Delete Attribute (attrmod.go: Name, Object Group, Link, Contact
 // Information and custom attributes; the others are read only; Names
-// are unique among objects not destroyed); Check (the usage mask; no
-// usage limits or leases are imposed); ReKey (a new key, with a new
+// are unique among objects not destroyed); Check (the usage mask and
+// the Usage Limits Count; no leases are imposed); ReKey (a new key, with a new
 // UUID, of the same kind; Names move to it; Replaced/Replacement Object
 // Links); Locate (by Name, Object Type, State, Object Group, algorithm,
 // length and custom attributes; Maximum Items, Offset Items). Named and
@@ -133,7 +133,13 @@
 // request leaves out. Encrypt and MAC need an Active key, Decrypt and MAC
 // Verify an Active, Deactivated or Compromised one; a Cryptographic Usage
 // Mask, Protect Stop Date or Process Start Date that forbids the use
-// refuses it. Root keys are refused (Invalid Field): their material never
+// refuses it. Usage Limits (usage.go), given at Create or Register
+// (Total and Unit, Byte or Object; the server sets the Count), are used
+// up by Encrypt and MAC under a compare-and-set update of the key (bytes
+// of data, or one per operation): one that would exceed them fails with
+// Permission Denied and uses nothing. Decrypt and MAC Verify apply no
+// protection and use none (KMIP 1.4 section 3.21). Get Attributes returns
+// them when asked for by name; they are read only. Root keys are refused (Invalid Field): their material never
 // leaves the protector. Reasons that differ by version: a missing IV is
 // Invalid Message in 1.x (as the OASIS CS-BC-M cases expect) and Missing
 // Initialization Vector in 2.0; a forbidding usage mask is Permission
