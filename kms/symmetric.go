@@ -359,6 +359,8 @@ func usageName(u int32) string {
 		return "Decrypt"
 	case UsageMACGenerate:
 		return "MAC Generate"
+	case UsageWrapKey:
+		return "Wrap Key"
 	}
 	return "MAC Verify"
 }

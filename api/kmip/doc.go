@@ -67,8 +67,9 @@
 // keys); Register (Symmetric Key in Raw or Transparent Symmetric Key
 // format, Secret Data, Opaque Object; wrapped or compressed key blocks are
 // refused); Get (Raw or Transparent Symmetric Key, Secret Data in Opaque
-// format, Opaque Objects; in every state but Destroyed; Key Wrapping
-// Specification refused); Activate; Revoke (Key or CA Compromise →
+// format, Opaque Objects; in every state but Destroyed; with a Key
+// Wrapping Specification, keys and secret data wrapped under an AES key
+// with NIST Key Wrap or AES Key Wrap Padding: wrap.go); Activate; Revoke (Key or CA Compromise →
 // Compromised, any other reason → Deactivated); Destroy (refused while
 // Active: Permission Denied in 1.x, Wrong Key Lifecycle State in 2.0);
 // Get Attributes and Get Attribute List (Unique Identifier, Object Type,
