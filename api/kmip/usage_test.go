@@ -160,3 +160,26 @@ func TestUsageLimitsInvalidKMIP(t *testing.T) {
 			kmip14.ResultReasonPermissionDenied)
 	}
 }
+
+// TestUsageLimitsStreamed: a multi-part Encrypt counts each byte once
+// (each part re-encrypts all the data so far) and stops at the limits.
+func TestUsageLimitsStreamed(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	gcm := &cparams{mode: kmip14.BlockCipherModeGCM}
+	for _, v := range testVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			id := createKey(t, c, v, aDate(attrActivationDate, time.Now().Add(-time.Hour)),
+				aUsageLimits(50, kmip14.UsageLimitsUnitByte))
+			it := mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: make([]byte, 20), init: true}.enc))
+			cv := payloadBytes(it.ResponsePayload)[kmip14.TagCorrelationValue]
+			it = mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: make([]byte, 20), correlationVal: cv}.enc))
+			cv = payloadBytes(it.ResponsePayload)[kmip14.TagCorrelationValue]
+			if got := usageLimitsOf(mustSucceed(t, do(t, c, v, kmip14.OperationGetAttributes, getNamed(v, id, attrUsageLimits))).ResponsePayload); got != "50/10/1" {
+				t.Errorf("after 40 bytes in two parts: %q, want 50/10/1", got)
+			}
+			mustFail(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: make([]byte, 11), correlationVal: cv, final: true}.enc),
+				kmip14.ResultReasonPermissionDenied)
+		})
+	}
+}
