@@ -106,3 +106,32 @@ func (s *Service) consumeUsage(ctx context.Context, k *Key, n int, continued boo
 	})
 	return err
 }
+
+// ReturnUsage gives back to the Usage Limits of key id what protecting n
+// bytes took (one object, with the unit Object), never beyond their
+// Total: the undo of an EncryptData, MAC or ExportWrapped whose result
+// was not released (a KMIP Undo batch). A key without Usage Limits is
+// left alone. Needs the policy op encrypt, as the protection did;
+// audited as key.usage.return.
+func (s *Service) ReturnUsage(ctx context.Context, id string, n int) (err error) {
+	o := op{name: "key.usage.return", keyID: id}
+	defer func() { err = s.finish(ctx, o, err) }()
+	if err := s.authorizeKey(ctx, OpEncrypt, id); err != nil {
+		return err
+	}
+	k, err := s.store.GetKey(ctx, id)
+	if err != nil || k.Attributes.UsageLimits == nil {
+		return err
+	}
+	_, err = s.update(ctx, id, func(cur *Key) (*KeyVersion, error) {
+		u := cur.Attributes.UsageLimits
+		if u == nil {
+			return nil, nil
+		}
+		back := *u
+		back.Count = min(back.Count+usageAmount(u, n, false), back.Total)
+		cur.Attributes.UsageLimits = &back
+		return nil, nil
+	})
+	return err
+}

@@ -200,3 +200,41 @@ func TestUsageLimitsContinued(t *testing.T) {
 		t.Errorf("objects left %d, want 0", got)
 	}
 }
+
+// TestReturnUsage: what an undone protection used comes back, never
+// beyond the Total; keys without limits are left alone.
+func TestReturnUsage(t *testing.T) {
+	h := newHarness(t, 16)
+	h.limitedKey(t, "limited-return", &kms.UsageLimits{Total: 32, Unit: kms.UsageUnitByte})
+	h.limitedKey(t, "limited-return-obj", &kms.UsageLimits{Total: 2, Unit: kms.UsageUnitObject})
+	h.limitedKey(t, "unlimited", nil)
+	for _, id := range []string{"limited-return", "limited-return-obj"} {
+		if _, err := h.svc.EncryptData(h.admin, id, kms.CipherRequest{}, make([]byte, 32)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		id        string
+		n         int
+		wantCount int64
+	}{
+		{"limited-return", 16, 16},
+		{"limited-return", 32, 32}, // capped at the Total
+		{"limited-return-obj", 32, 2},
+		{"limited-return-obj", 32, 2},
+	}
+	for _, s := range steps {
+		if err := h.svc.ReturnUsage(h.admin, s.id, s.n); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.usageCount(t, s.id); got != s.wantCount {
+			t.Errorf("%s after returning %d: Count %d, want %d", s.id, s.n, got, s.wantCount)
+		}
+	}
+	if err := h.svc.ReturnUsage(h.admin, "unlimited", 16); err != nil {
+		t.Errorf("key without limits: %v", err)
+	}
+	if err := h.svc.ReturnUsage(h.node, "limited-return", 16); kms.ErrorCode(err) != kms.EForbidden {
+		t.Errorf("identity without encrypt: err = %v, want EForbidden", err)
+	}
+}

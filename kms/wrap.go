@@ -27,6 +27,9 @@ type WrappedKey struct {
 	Value []byte
 	// Mode is the wrapping mode used (ModeKeyWrap or ModeKeyWrapPad).
 	Mode string
+	// Size is the length of the material wrapped: what the wrapping
+	// key's Usage Limits counted (see ReturnUsage).
+	Size int
 }
 
 // ExportWrapped returns the material of key id (its value, for secret
@@ -85,7 +88,7 @@ func (s *Service) ExportWrapped(ctx context.Context, id, wrappingID, mode string
 	if err := s.consumeUsage(ctx, &wk, len(material), false); err != nil {
 		return WrappedKey{}, err
 	}
-	w.Key, w.Mode = k, mode
+	w.Key, w.Mode, w.Size = k, mode, len(material)
 	return w, nil
 }
 

@@ -1,6 +1,7 @@
 package kmip
 
 import (
+	"context"
 	"encoding/binary"
 
 	"github.com/gemalto/kmip-go/kmip14"
@@ -15,7 +16,8 @@ import (
 // asked about by Check, returned by Get Attributes. Usage Limits only
 // count the application of protection (encryption, MAC), as KMIP says:
 // Decrypt and MAC Verify do not use them. They are read only once set
-// (Add, Modify and Delete Attribute refuse them).
+// (Add, Modify and Delete Attribute refuse them). In an Undo batch, an
+// undone Encrypt, MAC or wrapped Get gives back what it used.
 
 // usageUnits maps the Usage Limits Unit enumeration to kms's names.
 var usageUnits = map[kmip14.UsageLimitsUnit]string{
@@ -110,4 +112,10 @@ func checkUsage(c call, id string, k kms.Key) error {
 		return nil
 	}
 	return e
+}
+
+// compensateUsage registers, in an Undo batch, the return of what a
+// protection of n bytes with key id took from its Usage Limits.
+func (h *handler) compensateUsage(c call, id string, n int) {
+	c.compensate(func(ctx context.Context) error { return h.svc.ReturnUsage(ctx, id, n) })
 }

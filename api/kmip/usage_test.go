@@ -183,3 +183,47 @@ func TestUsageLimitsStreamed(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageLimitsUndo: an Encrypt or wrapped Get undone by a later
+// failure of its Undo batch gives back what it used; under Stop it
+// keeps it used.
+func TestUsageLimitsUndo(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	ecb := &cparams{mode: kmip14.BlockCipherModeECB}
+	for _, v := range testVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			id := createKey(t, c, v, aDate(attrActivationDate, time.Now().Add(-time.Hour)),
+				aUsageLimits(64, kmip14.UsageLimitsUnitByte),
+				aInt(attrUsageMask, int32(kmip14.CryptographicUsageMaskEncrypt|kmip14.CryptographicUsageMaskWrapKey)))
+			target := createKey(t, c, v)
+			usage := func() string {
+				return usageLimitsOf(mustSucceed(t, do(t, c, v, kmip14.OperationGetAttributes, getNamed(v, id, attrUsageLimits))).ResponsePayload)
+			}
+			batch := func(onError kmip14.BatchErrorContinuationOption) respMsg {
+				return roundTrip(t, c, encodeRequest(t, v, reqOpts{onError: onError},
+					testItem{op: kmip14.OperationEncrypt, payload: cryptPayload{id: id, params: ecb, data: make([]byte, 16)}.enc},
+					testItem{op: kmip14.OperationGet, payload: wrapOpts{method: kmip14.WrappingMethodEncrypt, keyID: id,
+						mode: kmip14.BlockCipherModeNISTKeyWrap}.payload(target)},
+					testItem{op: kmip14.OperationGet, payload: idOnly("missing")}))
+			}
+			m := batch(kmip14.BatchErrorContinuationOptionUndo)
+			for i, want := range []kmip14.ResultStatus{kmip14.ResultStatusOperationUndone, kmip14.ResultStatusOperationUndone, kmip14.ResultStatusOperationFailed} {
+				if m.BatchItem[i].ResultStatus != want {
+					t.Errorf("Undo batch item %d: %s %q, want %s", i, m.BatchItem[i].ResultStatus, m.BatchItem[i].ResultMessage, want)
+				}
+			}
+			if got := usage(); got != "64/64/1" {
+				t.Errorf("after the undone batch: %q, want 64/64/1", got)
+			}
+			m = batch(kmip14.BatchErrorContinuationOptionStop)
+			if m.BatchItem[0].ResultStatus != kmip14.ResultStatusSuccess || m.BatchItem[1].ResultStatus != kmip14.ResultStatusSuccess {
+				t.Errorf("Stop batch: %s %s", m.BatchItem[0].ResultStatus, m.BatchItem[1].ResultStatus)
+			}
+			// 16 bytes encrypted, a 32-byte key wrapped.
+			if got := usage(); got != "64/16/1" {
+				t.Errorf("after the stopped batch: %q, want 64/16/1", got)
+			}
+		})
+	}
+}

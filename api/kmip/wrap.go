@@ -105,6 +105,7 @@ func (h *handler) getWrapped(c call, spec node, id string, k kms.Key, typ kmip14
 	if err != nil {
 		return nil, cryptoError(c.version, err)
 	}
+	h.compensateUsage(c, w.keyID, wk.Size)
 	k, wrapped := wk.Key, wk.Value
 	mode := kmip14.BlockCipherModeNISTKeyWrap
 	if wk.Mode == kms.ModeKeyWrapPad {
