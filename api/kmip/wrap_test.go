@@ -1,14 +1,18 @@
 package kmip
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/gemalto/kmip-go/kmip14"
 	"github.com/gemalto/kmip-go/ttlv"
 
+	"github.com/s3kms/s3kms/api/apitest"
 	"github.com/s3kms/s3kms/kms"
 )
 
@@ -173,4 +177,63 @@ func enumText(c ttlv.TTLV) string {
 		return kmip14.BlockCipherMode(v).String()
 	}
 	return fmt.Sprint(uint32(v))
+}
+
+// FuzzGetWrappedAndCheck feeds arbitrary Request Payloads to Get (with
+// its Key Wrapping Specification path) and Check against a wrapping key
+// with Usage Limits and an exportable target (the ID Placeholder). Every
+// call must end in a payload or a KMIP error with a Result Message,
+// never a panic or an unexpected error.
+func FuzzGetWrappedAndCheck(f *testing.F) {
+	env := apitest.New(f, apitest.Options{})
+	ctx := kms.WithIdentity(context.Background(), env.Admin.Identity)
+	for _, req := range []kms.CreateKeyRequest{
+		{ID: "kek", Attributes: kms.Attributes{Algorithm: kms.AlgorithmAES, Length: 256, UsageMask: kms.UsageWrapKey,
+			UsageLimits: &kms.UsageLimits{Total: 1 << 40, Unit: kms.UsageUnitByte}}},
+		{ID: "target", Exportable: true, Attributes: kms.Attributes{Algorithm: kms.AlgorithmAES, Length: 128}},
+	} {
+		req.Purpose = kms.PurposeMaterial
+		if _, err := env.Service.CreateKey(ctx, req); err != nil {
+			f.Fatal(err)
+		}
+	}
+	seeds := []func(e *ttlv.Encoder){
+		wrapOpts{method: kmip14.WrappingMethodEncrypt, keyID: "kek", mode: kmip14.BlockCipherModeNISTKeyWrap}.payload(""),
+		wrapOpts{method: kmip14.WrappingMethodEncrypt, keyID: "kek", mode: kmip14.BlockCipherModeAESKeyWrapPadding, encoding: kmip14.EncodingOptionNoEncoding}.payload("target"),
+		wrapOpts{method: kmip14.WrappingMethodMACSign, keyID: "kek", macSign: true}.payload(""),
+		func(e *ttlv.Encoder) { e.EncodeLongInteger(kmip14.TagUsageLimitsCount, 5) },
+	}
+	for _, s := range seeds {
+		f.Add(encodePayload(f, s))
+	}
+	var logged syncBuffer
+	h := newHandler(env.Service, slog.New(slog.NewTextHandler(&logged, nil)))
+	ops := []func(*handler, call) (encodeFunc, error){(*handler).get, (*handler).check}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, err := parseTTLV(b)
+		if err != nil {
+			return
+		}
+		for _, v := range []version{{1, 4}, {2, 0}} {
+			for _, op := range ops {
+				placeholder := "target"
+				enc, err := op(h, call{ctx: ctx, sess: session{identity: env.Admin.Identity, known: true}, version: v, payload: n, placeholder: &placeholder})
+				if err != nil {
+					reason, msg, unexpected := toResult(err)
+					if unexpected || msg == "" || reason == kmip14.ResultReasonGeneralFailure {
+						t.Fatalf("error %v: reason %s, message %q", err, reason, msg)
+					}
+					continue
+				}
+				var buf bytes.Buffer
+				e := ttlv.NewEncoder(&buf)
+				if err := e.EncodeStructure(kmip14.TagResponsePayload, func(e *ttlv.Encoder) error { return enc(e) }); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if strings.Contains(logged.String(), "panic") {
+			t.Fatal(logged.String())
+		}
+	})
 }
