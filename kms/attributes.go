@@ -219,5 +219,9 @@ func CloneAttributes(a Attributes) Attributes {
 		rr := *a.RevocationReason
 		a.RevocationReason = &rr
 	}
+	if a.UsageLimits != nil {
+		u := *a.UsageLimits
+		a.UsageLimits = &u
+	}
 	return a
 }

@@ -68,8 +68,10 @@
 // (encrypt, MAC) needs an Active key before its Protect Stop Date;
 // processing (decrypt, verify) an Active, Deactivated or Compromised one
 // after its Process Start Date; a set Cryptographic Usage Mask must have
-// the operation's bit (EForbidden, cause ErrUsageMask). Root keys are
-// EInvalid. Audit events name the key and version, never the data.
+// the operation's bit (EForbidden, cause ErrUsageMask); Usage Limits
+// (usage.go) must cover what a protection uses, which is then taken
+// from their Count under compare-and-set (EForbidden, cause
+// ErrUsageLimits, when they do not). Root keys are EInvalid. Audit events name the key and version, never the data.
 //
 // # Authorization and audit
 //

@@ -103,6 +103,9 @@ type Attributes struct {
 	// decrypt or verify, from the second on it does not encrypt or MAC.
 	ProcessStartDate *time.Time `json:"process_start_date,omitempty"`
 	ProtectStopDate  *time.Time `json:"protect_stop_date,omitempty"`
+	// UsageLimits are the KMIP Usage Limits of a PurposeMaterial key:
+	// set at creation, consumed by EncryptData and MAC. nil: no limits.
+	UsageLimits *UsageLimits `json:"usage_limits,omitempty"`
 
 	// ObjectType is the KMIP Object Type name of a PurposeMaterial key:
 	// ObjectSymmetricKey (also when empty), ObjectSecretData or

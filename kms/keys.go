@@ -60,6 +60,12 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 	if req.Material != nil && req.Purpose != PurposeMaterial {
 		return Key{}, Errorf(EInvalid, "only %s keys take imported material", PurposeMaterial)
 	}
+	if req.Attributes.UsageLimits != nil && req.Purpose != PurposeMaterial {
+		return Key{}, Errorf(EInvalid, "only %s keys take Usage Limits", PurposeMaterial)
+	}
+	if req.Attributes.UsageLimits, err = newUsageLimits(req.Attributes.UsageLimits); err != nil {
+		return Key{}, err
+	}
 	if req.State == StateActive && req.Attributes.ActivationDate == nil {
 		now := s.now().UTC()
 		req.Attributes = CloneAttributes(req.Attributes)

@@ -27,6 +27,12 @@ type CipherRequest struct {
 	AAD []byte
 	// Tag is the GCM authentication tag (DecryptData).
 	Tag []byte
+	// Continued marks a later part of a multi-part encryption whose
+	// earlier parts already counted Counted bytes of data against the
+	// key's Usage Limits: only the rest counts now (and with the unit
+	// Object nothing: the operation was counted by its first part).
+	Continued bool
+	Counted   int
 }
 
 // CipherResult is the result of EncryptData.
@@ -61,6 +67,12 @@ func (s *Service) EncryptData(ctx context.Context, id string, req CipherRequest,
 	p, b, err := cipherFor(&k, req.Params, material)
 	if err != nil {
 		return CipherResult{}, err
+	}
+	usage := protectedBytes(req, len(data))
+	if k.Attributes.UsageLimits != nil {
+		if err := allowsUsage(id, k.Attributes.UsageLimits, usageAmount(k.Attributes.UsageLimits, usage, req.Continued)); err != nil {
+			return CipherResult{}, err
+		}
 	}
 	iv := req.IV
 	// Random IV in the request itself contradicts an IV; as a key default
@@ -107,7 +119,19 @@ func (s *Service) EncryptData(ctx context.Context, id string, req CipherRequest,
 	if err != nil {
 		return CipherResult{}, err
 	}
+	if err := s.consumeUsage(ctx, &k, usage, req.Continued); err != nil {
+		return CipherResult{}, err
+	}
 	return res, nil
+}
+
+// protectedBytes is how many bytes of data an encryption of n bytes
+// protects that earlier parts did not count.
+func protectedBytes(req CipherRequest, n int) int {
+	if !req.Continued {
+		return n
+	}
+	return max(n-req.Counted, 0)
 }
 
 // DecryptData decrypts what EncryptData (or any implementation of the
@@ -213,7 +237,16 @@ func (s *Service) MAC(ctx context.Context, id, algorithm string, data []byte) (m
 	if err != nil {
 		return nil, err
 	}
-	return computeMAC(h, material, data), nil
+	if u := k.Attributes.UsageLimits; u != nil {
+		if err := allowsUsage(id, u, usageAmount(u, len(data), false)); err != nil {
+			return nil, err
+		}
+	}
+	mac = computeMAC(h, material, data)
+	if err := s.consumeUsage(ctx, &k, len(data), false); err != nil {
+		return nil, err
+	}
+	return mac, nil
 }
 
 // VerifyMAC reports whether mac is the HMAC of data under the key (a
@@ -326,6 +359,8 @@ func usageName(u int32) string {
 		return "Decrypt"
 	case UsageMACGenerate:
 		return "MAC Generate"
+	case UsageWrapKey:
+		return "Wrap Key"
 	}
 	return "MAC Verify"
 }

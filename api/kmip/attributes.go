@@ -43,6 +43,7 @@ const (
 	attrRevocationReason         = "Revocation Reason"
 	attrLink                     = "Link"
 	attrContactInformation       = "Contact Information"
+	attrUsageLimits              = "Usage Limits"
 )
 
 var attrTags = map[string]ttlv.Tag{
@@ -80,6 +81,7 @@ var attrTags = map[string]ttlv.Tag{
 	attrFresh:           kmip14.TagFresh,
 	attrLeaseTime:       kmip14.TagLeaseTime,
 	attrRNG:             kmip14.TagRandomNumberGenerator,
+	attrUsageLimits:     kmip14.TagUsageLimits,
 }
 
 // attrNameOf returns the KMIP 1.x name of the attribute with tag t.

@@ -241,6 +241,7 @@ func (h *handler) encrypt(c call) (encodeFunc, error) {
 	if err != nil {
 		return nil, cryptoError(c.version, err)
 	}
+	h.compensateUsage(c, id, len(data))
 	return func(e *ttlv.Encoder) error {
 		e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
 		e.EncodeByteString(kmip14.TagData, res.Data)
@@ -287,6 +288,7 @@ func (h *handler) mac(c call) (encodeFunc, error) {
 	if err != nil {
 		return nil, cryptoError(c.version, err)
 	}
+	h.compensateUsage(c, id, len(data))
 	return func(e *ttlv.Encoder) error {
 		e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
 		e.EncodeByteString(kmip14.TagMACData, m)

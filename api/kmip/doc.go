@@ -70,7 +70,9 @@
 //     in Raw or Transparent Symmetric Key format, Secret Data, Opaque
 //     Object; wrapped or compressed key blocks are refused), Get (Raw or
 //     Transparent Symmetric Key, Secret Data, Opaque Object; in every
-//     state but Destroyed; Key Wrapping Specification refused), ReKey (a
+//     state but Destroyed; with a Key Wrapping Specification, keys and
+//     secret data wrapped under an AES key with NIST Key Wrap or AES Key
+//     Wrap with Padding: wrap.go), ReKey (a
 //     new object with fresh material of the same kind; Names move to it;
 //     Replaced/Replacement Object Links), Locate (by Unique Identifier,
 //     read directly, Name, Object Type, State, Object Group, algorithm,
@@ -102,7 +104,13 @@
 //     supplies what the request leaves out. Encrypt and MAC need an Active
 //     key, Decrypt and MAC Verify an Active, Deactivated or Compromised
 //     one; a Usage Mask, Process Start Date or Protect Stop Date that
-//     forbids the use refuses it. Reasons that differ by version: a
+//     forbids the use refuses it. Usage Limits (usage.go), given at
+//     Create or Register (Total and Unit, Byte or Object; the server sets
+//     the Count), are used up by Encrypt, MAC and wrapped Get under a
+//     compare-and-set update of the key: a use that would exceed them
+//     fails with Permission Denied and uses nothing (Decrypt and MAC
+//     Verify apply no protection and use none, KMIP 1.4 section 3.21).
+//     Reasons that differ by version: a
 //     missing IV is Invalid Message in 1.x (as the OASIS CS-BC-M cases
 //     expect) and Missing Initialization Vector in 2.0; a forbidding usage
 //     mask is Permission Denied in 1.x and Incompatible Cryptographic Usage

@@ -18,16 +18,13 @@ const formatTransparent = "TransparentSymmetricKey"
 // Opaque Objects as they were registered. Named keys (kms roots) are
 // refused with Permission Denied: their material never leaves the
 // protector. Non-exportable objects (Extractable false) are refused with
-// Not Extractable (Permission Denied before KMIP 1.4). Key Wrapping
-// Specification and Key Compression Type are refused: keys are returned
-// in clear over the TLS connection only.
+// Not Extractable (Permission Denied before KMIP 1.4). With a Key
+// Wrapping Specification the value comes wrapped under another key
+// (wrap.go); Key Compression Type is refused.
 func (h *handler) get(c call) (encodeFunc, error) {
 	id, k, err := h.target(c)
 	if err != nil {
 		return nil, err
-	}
-	if _, ok := c.payload.child(kmip14.TagKeyWrappingSpecification); ok {
-		return nil, errorf(kmip14.ResultReasonFeatureNotSupported, "Key Wrapping Specification is not supported: keys are returned in clear over TLS")
 	}
 	if _, ok := c.payload.child(kmip14.TagKeyCompressionType); ok {
 		return nil, errorf(kmip14.ResultReasonKeyCompressionTypeNotSupported, "Key Compression Type is not supported")
@@ -49,6 +46,9 @@ func (h *handler) get(c call) (encodeFunc, error) {
 	format, err := getFormat(c, k, typ)
 	if err != nil {
 		return nil, err
+	}
+	if spec, ok := c.payload.child(kmip14.TagKeyWrappingSpecification); ok {
+		return h.getWrapped(c, spec, id, k, typ, format) // wrap.go
 	}
 	k, value, err := h.svc.ExportKey(c.ctx, id)
 	if err != nil {

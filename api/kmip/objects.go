@@ -116,6 +116,7 @@ func materialAttrs(k kms.Key) []outAttr {
 			})
 		}})
 	}
+	out = append(out, usageLimitsAttrs(k.Attributes)...)
 	created := k.CreatedAt
 	out = append(out, outAttr{name: attrOriginalCreation, named: true, enc: func(e *ttlv.Encoder, tag ttlv.Tag) { e.EncodeDateTime(tag, created) }})
 	boolAttr := func(name string, v bool) outAttr {
@@ -263,6 +264,10 @@ func (h *handler) objectAttributes(c call, crypto bool) (newObject, error) {
 			}
 			if b {
 				return newObject{}, fieldError("sensitive objects (returned only wrapped) are not supported; use Extractable false")
+			}
+		case at.name == attrUsageLimits:
+			if o.attrs.UsageLimits, err = parseUsageLimits(at.value); err != nil {
+				return newObject{}, err
 			}
 		case settableAtCreate(at.name):
 			if err := setAtCreate(&o.attrs, at); err != nil {

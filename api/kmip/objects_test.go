@@ -195,13 +195,14 @@ func TestGetRefusals(t *testing.T) {
 			mustFail(t, do(t, c, v, kmip14.OperationGet, idOnly("bucket/b1")), kmip14.ResultReasonItemNotFound)
 
 			id := createdID(t, do(t, c, v, kmip14.OperationCreate, createPayload(v, kmip14.ObjectTypeSymmetricKey, aes(128)...)))
+			// A wrapping key is needed (wrapped Get: wrap_test.go).
 			mustFail(t, do(t, c, v, kmip14.OperationGet, func(e *ttlv.Encoder) {
 				idOnly(id)(e)
 				_ = e.EncodeStructure(kmip14.TagKeyWrappingSpecification, func(e *ttlv.Encoder) error {
 					e.EncodeEnumeration(kmip14.TagWrappingMethod, uint32(kmip14.WrappingMethodEncrypt))
 					return nil
 				})
-			}), kmip14.ResultReasonFeatureNotSupported)
+			}), kmip14.ResultReasonInvalidField)
 			mustFail(t, do(t, c, v, kmip14.OperationGet, getPayload(id, kmip14.KeyFormatTypePKCS_1)), kmip14.ResultReasonKeyFormatTypeNotSupported)
 			// Get works in every state but Destroyed.
 			mustSucceed(t, do(t, c, v, kmip14.OperationActivate, idOnly(id)))

@@ -12,12 +12,14 @@ import (
 )
 
 // check answers Check (KMIP 1.4 section 4.10): whether the object may be
-// used as the request says. The server sets no Usage Limits and grants
-// any Lease Time, so only the Cryptographic Usage Mask can fail: every
+// used as the request says. The server grants any Lease Time, so the
+// Cryptographic Usage Mask and the Usage Limits Count can fail: every
 // bit asked must be in the key's mask (a key created without a mask is
-// not restricted). A failure is Permission Denied in 1.x, Incompatible
-// Cryptographic Usage Mask in 2.0, with a payload holding the Unique
-// Identifier and the Cryptographic Usage Mask that failed (as KMIP
+// not restricted), and the key must have at least the count left of its
+// Usage Limits (a key without them is not limited; nothing is used up).
+// A mask failure is Permission Denied in 1.x, Incompatible Cryptographic
+// Usage Mask in 2.0, a count failure Permission Denied, with a payload
+// holding the Unique Identifier and the field that failed (as KMIP
 // defines, and as PyKMIP's client requires). The response carries the
 // Unique Identifier.
 func (h *handler) check(c call) (encodeFunc, error) {
@@ -45,8 +47,8 @@ func (h *handler) check(c call) (encodeFunc, error) {
 			return nil, e
 		}
 	}
-	if n, ok := c.payload.child(kmip14.TagUsageLimitsCount); ok && n.typ != ttlv.TypeLongInteger {
-		return nil, fieldError("the Usage Limits Count is not a Long Integer")
+	if err := checkUsage(c, id, k); err != nil {
+		return nil, err
 	}
 	if n, ok := c.payload.child(kmip14.TagLeaseTime); ok && n.typ != ttlv.TypeInterval {
 		return nil, fieldError("the Lease Time is not an Interval")

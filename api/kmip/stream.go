@@ -19,9 +19,10 @@ import (
 // all of it. The server keeps the data received so far; each call
 // encrypts all of it again with the same key, IV and additional data
 // (through kms.Service.EncryptData, so policy, state and audit apply to
-// every part) and returns the ciphertext bytes not sent yet, the last
-// call also the tag. Streamed decryption is refused: GCM plaintext must
-// not be released before its tag is checked.
+// every part, and Usage Limits to each part's own data) and returns the
+// ciphertext bytes not sent yet, the last call also the tag. Streamed
+// decryption is refused: GCM plaintext must not be released before its
+// tag is checked.
 const (
 	// maxStreams bounds the streams open at once (and so the data held:
 	// at most kms.MaxCipherData each); streamTTL is how long a stream
@@ -148,6 +149,8 @@ func (h *handler) encryptPart(c call, init, final bool, cv []byte) (encodeFunc, 
 		// Later parts use the IV the server chose for the first.
 		s.req.IV, s.req.Params.RandomIV = res.IV, false
 	}
+	// Later parts count only their own data against Usage Limits.
+	s.req.Continued, s.req.Counted = true, len(s.data)
 	out := res.Data[s.sent:]
 	s.sent = len(res.Data)
 	var next []byte

@@ -15,7 +15,9 @@ import (
 // (kms.Service.PurgeKey), Activate, Revoke and Add/Modify/Delete
 // Attribute restore the key's previous state and attributes
 // (kms.Service.RestoreKey), both only if nothing else changed the key
-// since (compare-and-set on its revision). When an item fails, the
+// since (compare-and-set on its revision); Encrypt, MAC and a wrapped
+// Get give back what they took from a key's Usage Limits
+// (kms.Service.ReturnUsage). When an item fails, the
 // compensations of the earlier items run newest first and those items
 // are answered with Result Status Operation Undone. Items without side
 // effects (Get Attributes, Locate, Query, Check…) are undone trivially.

@@ -184,7 +184,7 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 		if pn == nil {
 			continue
 		}
-		if op == "Create" {
+		if op == "Create" || op == "ReKey" {
 			if uid := pn.Child("UniqueIdentifier"); uid != nil {
 				if name, ok := uid.Placeholder(); ok {
 					r.generated[name] = true
@@ -194,8 +194,12 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 		free := map[string]bool{}
 		if r.getsGenerated(reqItems, i) {
 			// Key bytes of a key the server made are the server's
-			// choice, and so is their Digest.
+			// choice, and so is their Digest, and so is what the key
+			// makes of the case's data (cipher text, plain text, MAC).
 			free["KeyMaterial"], free["Key"], free["DigestValue"] = true, true, true
+			if keyOutput[op] {
+				free["Data"], free["MACData"] = true, true
+			}
 		}
 		gotP := find(gotItems[i].ValueStructure(), "ResponsePayload")
 		wantP := find(wantItems[i].ValueStructure(), "ResponsePayload")
@@ -214,16 +218,37 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 	return nil
 }
 
+// keyOutput lists the operations whose response Data (or MAC Data) is
+// computed with the key: free when the server made the key.
+var keyOutput = map[string]bool{"Encrypt": true, "Decrypt": true, "MAC": true}
+
+// getsGenerated reports whether batch item i of the request uses a key the
+// server made (Create, ReKey): by a placeholder bound by such a response, or
+// through the ID Placeholder, which the nearest earlier item of the batch
+// that makes or finds an object sets (a Register sets it to a key whose
+// bytes the case chose).
 func (r *replay) getsGenerated(reqItems []*Node, i int) bool {
 	if i >= len(reqItems) {
 		return false
 	}
 	p := reqItems[i].Child("RequestPayload")
 	if p == nil || p.Child("UniqueIdentifier") == nil {
-		return true // ID Placeholder: the key of an earlier batch item
+		for j := i - 1; j >= 0; j-- {
+			if o := reqItems[j].Child("Operation"); o != nil && setsIDPlaceholder[o.Value] {
+				return o.Value != "Register"
+			}
+		}
+		return true // as before this batch: an earlier request's key, unknown here
 	}
 	name, ok := p.Child("UniqueIdentifier").Placeholder()
 	return ok && r.generated[name]
+}
+
+// setsIDPlaceholder lists the operations that set a batch's ID Placeholder.
+var setsIDPlaceholder = map[string]bool{
+	"Create": true, "CreateKeyPair": true, "Register": true, "ReKey": true,
+	"ReKeyKeyPair": true, "DeriveKey": true, "Certify": true, "ReCertify": true,
+	"Locate": true,
 }
 
 func items(msg ttlv.TTLV) []ttlv.TTLV {

@@ -155,3 +155,89 @@ func TestReadMessageCapsLength(t *testing.T) {
 		t.Errorf("err = %v, want a refusal of the announced length", err)
 	}
 }
+
+// withResponseData returns a copy of tc whose responses to op carry value as
+// their Data: what a server whose key bytes differ from the case's answers.
+func withResponseData(tc *Case, op, value string) *Case {
+	var edit func(n *Node, inOp bool) *Node
+	edit = func(n *Node, inOp bool) *Node {
+		c := *n
+		if n.Tag == "BatchItem" {
+			o := n.Child("Operation")
+			inOp = o != nil && o.Value == op
+		}
+		if inOp && n.Tag == "Data" {
+			c.Value = value
+		}
+		c.Children = nil
+		for _, ch := range n.Children {
+			c.Children = append(c.Children, edit(ch, inOp))
+		}
+		return &c
+	}
+	out := &Case{Name: tc.Name}
+	for _, p := range tc.Pairs {
+		out.Pairs = append(out.Pairs, Pair{Request: p.Request, Response: edit(p.Response, false)})
+	}
+	return out
+}
+
+// TestReplayDataOfCreatedKeys: the Data an Encrypt or Decrypt returns is the
+// server's choice when the case created the key (the server chose its bytes),
+// and must match exactly when the case registered the key.
+func TestReplayDataOfCreatedKeys(t *testing.T) {
+	tests := []struct {
+		file, op string
+		want     Status
+	}{
+		{"CS-BC-M-1-14", "Encrypt", Pass}, // Create, then Encrypt
+		{"CS-BC-M-2-14", "Decrypt", Pass}, // Create, then Decrypt
+		{"CS-BC-M-4-14", "Encrypt", Fail}, // Register, then Encrypt
+		{"CS-BC-M-5-14", "Decrypt", Fail}, // Register, then Decrypt
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			tc, err := LoadFile(filepath.Join("testdata", "v1.4", tt.file+".xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := withResponseData(tc, tt.op, "00112233445566778899aabbccddeeff")
+			res := Replay(scripted(t, other, -1), tc, allOps([]*Case{tc}))
+			if res.Status != tt.want {
+				t.Errorf("server with other %s Data: %v, want %s", tt.op, res, tt.want)
+			}
+			if tt.want == Fail && !strings.Contains(res.Detail, tt.op+"/ResponsePayload/Data") {
+				t.Errorf("detail %q does not name the Data", res.Detail)
+			}
+		})
+	}
+}
+
+// TestGetsGenerated: which batch items use a key the server made.
+func TestGetsGenerated(t *testing.T) {
+	item := func(op, uid string) *Node {
+		p := &Node{Tag: "RequestPayload"}
+		if uid != "" {
+			p.Children = append(p.Children, &Node{Tag: "UniqueIdentifier", Type: "TextString", Value: uid})
+		}
+		return &Node{Tag: "BatchItem", Children: []*Node{{Tag: "Operation", Type: "Enumeration", Value: op}, p}}
+	}
+	r := &replay{generated: map[string]bool{"$UNIQUE_IDENTIFIER_0": true}}
+	tests := []struct {
+		name  string
+		items []*Node
+		want  bool
+	}{
+		{"created placeholder", []*Node{item("Encrypt", "$UNIQUE_IDENTIFIER_0")}, true},
+		{"registered placeholder", []*Node{item("Encrypt", "$UNIQUE_IDENTIFIER_1")}, false},
+		{"literal identifier", []*Node{item("Encrypt", "1234")}, false},
+		{"ID Placeholder after Create", []*Node{item("Create", ""), item("Activate", ""), item("Encrypt", "")}, true},
+		{"ID Placeholder after Register", []*Node{item("Register", ""), item("Activate", ""), item("Encrypt", "")}, false},
+		{"ID Placeholder after Register then Create", []*Node{item("Register", ""), item("Create", ""), item("Encrypt", "")}, true},
+	}
+	for _, tt := range tests {
+		if got := r.getsGenerated(tt.items, len(tt.items)-1); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
