@@ -144,6 +144,18 @@ func TestPyKMIP(t *testing.T) {
 	}
 }
 
+// oasisOutOfScope are the OASIS cases the server is allowed to fail, and
+// why. Every other case must pass.
+var oasisOutOfScope = map[string]string{
+	// The Tape Library profile is not one issue 6 names. The case wants
+	// Original Creation Date and Random Number Generator in a Get
+	// Attributes of every attribute; PyKMIP's decoder fails on both
+	// ("No value type"), so the server sends them only when they are
+	// asked for by name: a real client beats one case of an unclaimed
+	// profile.
+	"TL-M-3-14": "Tape Library profile; all-attributes Get Attributes breaks PyKMIP",
+}
+
 func TestOASISVectors(t *testing.T) {
 	cases, err := kmipvectors.LoadDir(vectorsDir)
 	if err != nil {
@@ -173,7 +185,9 @@ func TestOASISVectors(t *testing.T) {
 		res := kmipvectors.Replay(c, tc, supported)
 		c.Close()
 		counts[res.Status]++
-		if res.Status == kmipvectors.Fail {
+		if why, ok := oasisOutOfScope[tc.Name]; ok && res.Status == kmipvectors.Fail {
+			t.Logf("%v (out of scope: %s)", res, why)
+		} else if res.Status == kmipvectors.Fail {
 			t.Errorf("%v", res)
 		} else {
 			t.Logf("%v", res)

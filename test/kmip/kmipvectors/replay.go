@@ -200,6 +200,8 @@ func (r *replay) checkResponse(p Pair, resp ttlv.TTLV) error {
 			if keyOutput[op] {
 				free["Data"], free["MACData"] = true, true
 			}
+			// So is the generator that made them (its RNG Parameters).
+			free[freeAttribute("Random Number Generator")], free["RandomNumberGenerator"] = true, true
 		}
 		gotP := find(gotItems[i].ValueStructure(), "ResponsePayload")
 		wantP := find(wantItems[i].ValueStructure(), "ResponsePayload")
@@ -279,6 +281,17 @@ func (r *replay) compareFree(node *Node, want, got ttlv.TTLV, path string, free 
 		return fmt.Errorf("%s: got type %s, want %s", path, got.Type(), want.Type())
 	}
 	if free[node.Tag] {
+		return nil
+	}
+	if name := node.Child("AttributeName"); node.Tag == "Attribute" && name != nil && free[freeAttribute(name.Value)] {
+		// A 1.x Attribute whose value is free: its name must match,
+		// its value be present.
+		if n := find(got.ValueStructure(), "AttributeName"); n == nil || xmlValue(n) != name.Value {
+			return fmt.Errorf("%s: not attribute %s", path, name.Value)
+		}
+		if find(got.ValueStructure(), "AttributeValue") == nil {
+			return fmt.Errorf("%s: %s has no value", path, name.Value)
+		}
 		return nil
 	}
 	if node.Type == "" {
@@ -380,3 +393,7 @@ func xmlValue(t ttlv.TTLV) string {
 	}
 	return fmt.Sprint(t.Value())
 }
+
+// freeAttribute is the key of free for the value of the 1.x attribute
+// name.
+func freeAttribute(name string) string { return "Attribute " + name }

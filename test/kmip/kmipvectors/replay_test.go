@@ -241,3 +241,37 @@ func TestGetsGenerated(t *testing.T) {
 		}
 	}
 }
+
+// TestGeneratorIsServersChoice checks that the Random Number Generator
+// of a key the server generated is the server's choice (as its key
+// bytes are), while that of a registered key is compared.
+func TestGeneratorIsServersChoice(t *testing.T) {
+	kase := func(makeOp, alg string) *Case {
+		t.Helper()
+		pair := func(op, req, payload string) string {
+			hdr := `<ProtocolVersion><ProtocolVersionMajor type="Integer" value="1"/><ProtocolVersionMinor type="Integer" value="4"/></ProtocolVersion>`
+			return `<RequestMessage><RequestHeader>` + hdr + `<BatchCount type="Integer" value="1"/></RequestHeader>
+<BatchItem><Operation type="Enumeration" value="` + op + `"/><RequestPayload>` + req + `</RequestPayload></BatchItem></RequestMessage>
+<ResponseMessage><ResponseHeader>` + hdr + `<TimeStamp type="DateTime" value="$NOW"/><BatchCount type="Integer" value="1"/></ResponseHeader>
+<BatchItem><Operation type="Enumeration" value="` + op + `"/><ResultStatus type="Enumeration" value="Success"/><ResponsePayload>` + payload + `</ResponsePayload></BatchItem></ResponseMessage>`
+		}
+		uid := `<UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_0"/>`
+		tc, err := Parse([]byte(`<KMIP>` + pair(makeOp, "", uid) + pair("GetAttributes", uid, uid+`<Attribute>
+<AttributeName type="TextString" value="Random Number Generator"/>
+<AttributeValue><RNGAlgorithm type="Enumeration" value="`+alg+`"/></AttributeValue></Attribute>`) + `</KMIP>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tc
+	}
+	ops := map[string]bool{"Create": true, "Register": true, "GetAttributes": true}
+	for _, tc := range []struct {
+		op   string
+		want Status
+	}{{"Create", Pass}, {"Register", Fail}} {
+		res := Replay(scripted(t, kase(tc.op, "Unspecified"), -1), kase(tc.op, "ANSIX9_31"), ops)
+		if res.Status != tc.want {
+			t.Errorf("%s: %v, want %s", tc.op, res, tc.want)
+		}
+	}
+}
