@@ -12,8 +12,10 @@ import (
 )
 
 // check answers Check (KMIP 1.4 section 4.10): whether the object may be
-// used as the request says. The server grants any Lease Time, so the
-// Cryptographic Usage Mask and the Usage Limits Count can fail: every
+// used as the request says. Leases are not enforced (the Lease Time
+// attribute reports a nominal hour), so a requested Lease Time always
+// passes; the Cryptographic Usage Mask and the Usage Limits Count can
+// fail: every
 // bit asked must be in the key's mask (a key created without a mask is
 // not restricted), and the key must have at least the count left of its
 // Usage Limits (a key without them is not limited; nothing is used up).
