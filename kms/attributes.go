@@ -31,22 +31,30 @@ type StateChange struct {
 // Deactivation Date (to Deactivated), Compromise Date and Compromise
 // Occurrence Date (to Compromised), the Revocation Reason. Needs the
 // policy op "state"; audited as key.state.<to>. Destruction goes through
-// DestroyKey.
-func (s *Service) Transition(ctx context.Context, id string, ch StateChange) (k Key, err error) {
+// DestroyKey. Returns the key before and after the change, both as the
+// compare-and-set update saw them (what RestoreKey needs to undo it
+// without undoing a concurrent change too).
+func (s *Service) Transition(ctx context.Context, id string, ch StateChange) (before, after Key, err error) {
 	o := op{name: "key.state." + string(ch.To), keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, OpState, id); err != nil {
-		return Key{}, err
+		return Key{}, Key{}, err
 	}
 	if len(ch.From) == 0 {
-		return Key{}, Errorf(EInvalid, "a transition names the states it starts from")
+		return Key{}, Key{}, Errorf(EInvalid, "a transition names the states it starts from")
 	}
-	return s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
+	after, err = s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
 		if !slices.Contains(ch.From, k.State) {
 			return nil, Errorf(EState, "key %q is %s, not %s", id, k.State, joinStates(ch.From))
 		}
+		before = *k
+		before.Attributes = CloneAttributes(k.Attributes)
 		return nil, s.moveState(k, ch)
 	})
+	if err != nil {
+		return Key{}, Key{}, err
+	}
+	return before, after, nil
 }
 
 func joinStates(ss []State) string {

@@ -23,7 +23,7 @@ func TestTransitionConcurrent(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Go(func() {
-					_, errs[i] = h.svc.Transition(h.admin, id, kms.StateChange{From: []kms.State{kms.StatePreActive}, To: to})
+					_, _, errs[i] = h.svc.Transition(h.admin, id, kms.StateChange{From: []kms.State{kms.StatePreActive}, To: to})
 				})
 			}
 			wg.Wait()
@@ -57,7 +57,7 @@ func TestLifecycleAttributes(t *testing.T) {
 		t.Fatalf("Pre-Active key has an Activation Date")
 	}
 	h.clock.add(time.Minute)
-	k, err = h.svc.Transition(h.admin, "lc", kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
+	_, k, err = h.svc.Transition(h.admin, "lc", kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLifecycleAttributes(t *testing.T) {
 	}
 	occurred := t0.Add(-time.Hour)
 	h.clock.add(time.Minute)
-	_, err = h.svc.Transition(h.admin, "lc", kms.StateChange{
+	_, _, err = h.svc.Transition(h.admin, "lc", kms.StateChange{
 		From: []kms.State{kms.StateActive}, To: kms.StateCompromised,
 		RevocationReason: &kms.RevocationReason{Code: 2, Message: "leaked"}, CompromiseOccurrenceDate: &occurred,
 	})
@@ -109,7 +109,7 @@ func TestLifecycleAttributes(t *testing.T) {
 		t.Fatalf("CreateKey active: %v, Activation Date %v", err, k.Attributes.ActivationDate)
 	}
 	// A transition from a state the key is not in changes nothing.
-	_, err = h.svc.Transition(h.admin, "lc2", kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
+	_, _, err = h.svc.Transition(h.admin, "lc2", kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
 	wantCode(t, "Transition from the wrong state", err, kms.EState)
 }
 
@@ -211,4 +211,43 @@ func TestUpdateAttributesAndNames(t *testing.T) {
 	}
 	_, _, err = h.svc.UpdateAttributes(h.admin, "n1", func(*kms.Key) error { return nil })
 	wantCode(t, "destroyed key", err, kms.EDestroyed)
+}
+
+// TestTransitionUndoKeepsConcurrentChanges: Transition returns the key as
+// its compare-and-set update found it, so that RestoreKey with that
+// snapshot undoes the transition only. A snapshot read before the call
+// (as the KMIP Activate and Revoke took) would make the undo revert a
+// change made in between too.
+func TestTransitionUndoKeepsConcurrentChanges(t *testing.T) {
+	h := newHarness(t, 0)
+	if _, err := h.svc.CreateKey(h.admin, kms.CreateKeyRequest{ID: "tu", State: kms.StatePreActive}); err != nil {
+		t.Fatal(err)
+	}
+	// Another client names the key after this one read it.
+	if _, _, err := h.svc.UpdateAttributes(h.admin, "tu", func(k *kms.Key) error {
+		k.Attributes.Names = []string{"concurrent"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, after, err := h.svc.Transition(h.admin, "tu", kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.State != kms.StatePreActive || after.State != kms.StateActive {
+		t.Fatalf("before %s, after %s", before.State, after.State)
+	}
+	if _, err := h.svc.RestoreKey(h.admin, "tu", after, before, kms.OpState); err != nil {
+		t.Fatal(err)
+	}
+	info, err := h.svc.GetKey(h.admin, "tu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != kms.StatePreActive || len(info.Attributes.Names) != 1 || info.Attributes.Names[0] != "concurrent" {
+		t.Errorf("after the undo: state %s, Names %v; want Pre-Active, [concurrent]", info.State, info.Attributes.Names)
+	}
+	if info.Attributes.ActivationDate != nil {
+		t.Errorf("the undo kept the Activation Date")
+	}
 }

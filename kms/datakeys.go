@@ -39,7 +39,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, id string, ec map[string]
 	if err != nil {
 		return DataKey{}, err
 	}
-	if err := usable(&k, true); err != nil {
+	if err := usable(&k, true, s.now()); err != nil {
 		return DataKey{}, err
 	}
 	o.version = k.CurrentVersion
@@ -74,7 +74,7 @@ func (s *Service) Encrypt(ctx context.Context, id string, plaintext []byte, ec m
 	if err != nil {
 		return nil, 0, err
 	}
-	if err := usable(&k, true); err != nil {
+	if err := usable(&k, true, s.now()); err != nil {
 		return nil, 0, err
 	}
 	o.version = k.CurrentVersion
@@ -125,7 +125,7 @@ func (s *Service) rewrap(ctx context.Context, sb *sealed.Sealed, ec map[string]s
 		return DataKey{}, err
 	}
 	defer clear(plain)
-	if err := usable(&k, true); err != nil {
+	if err := usable(&k, true, s.now()); err != nil {
 		return DataKey{}, err
 	}
 	o.version = k.CurrentVersion
@@ -176,8 +176,16 @@ func (s *Service) RewrapBatch(ctx context.Context, items []RewrapItem) ([]Rewrap
 	return out, nil
 }
 
-// seal seals plaintext under the current version of k.
+// seal seals plaintext under the current version of k. A KMIP material
+// key with Usage Limits counts the plaintext sealed (one object, with
+// the unit Object) as KMIP Encrypt does; a seal it does not allow is
+// refused (EForbidden, cause ErrUsageLimits).
 func (s *Service) seal(ctx context.Context, k *Key, use sealed.Use, enc, plaintext []byte) ([]byte, error) {
+	if u := k.Attributes.UsageLimits; u != nil {
+		if err := allowsUsage(k.ID, u, usageAmount(u, len(plaintext), false)); err != nil {
+			return nil, err
+		}
+	}
 	root, release, err := s.root(ctx, k, k.CurrentVersion)
 	if err != nil {
 		return nil, err
@@ -187,6 +195,9 @@ func (s *Service) seal(ctx context.Context, k *Key, use sealed.Use, enc, plainte
 	if err != nil {
 		// A PRF failure (HSM unreachable) keeps its code.
 		return nil, protectorError(err)
+	}
+	if err := s.consumeUsage(ctx, k, len(plaintext), false); err != nil {
+		return nil, err
 	}
 	return blob, nil
 }
@@ -207,7 +218,7 @@ func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]str
 		}
 		return nil, nil, Key{}, err
 	}
-	if err := usable(&k, false); err != nil {
+	if err := usable(&k, false, s.now()); err != nil {
 		return nil, nil, Key{}, err
 	}
 	if sb.Use != useFor(&k) && sb.Use != sealed.UseEncrypt {

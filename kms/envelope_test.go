@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/s3kms/s3kms/kms"
 )
@@ -144,4 +146,60 @@ func TestMaterialKeyAsRoot(t *testing.T) {
 	}
 	_, err := h.svc.GenerateDataKey(h.admin, "kmip-3des", nil)
 	wantCode(t, "3DES as root", err, kms.EInvalid)
+}
+
+// TestMaterialRootObeysKMIPLimits: a KMIP AES key serving as an SSE-KMS
+// root obeys what KMIP Encrypt and Decrypt obey: its Cryptographic Usage
+// Mask, Protect Stop and Process Start Dates, and Usage Limits (counted
+// per seal).
+func TestMaterialRootObeysKMIPLimits(t *testing.T) {
+	h := newHarness(t, 16)
+	now := h.clock.now()
+	past, future := now.Add(-time.Hour), now.Add(time.Hour)
+	tests := []struct {
+		name       string
+		attrs      kms.Attributes
+		seals      int      // seals that must succeed
+		sealFail   kms.Code // code of the next seal ("" for none tried)
+		openFail   kms.Code // code of opening the first seal ("" for success)
+		openBefore bool     // open with a blob sealed before the attributes were set
+	}{
+		{name: "no limits", seals: 3},
+		{name: "mask Encrypt only", attrs: kms.Attributes{UsageMask: kms.UsageEncrypt}, seals: 1, openFail: kms.EForbidden},
+		{name: "mask Wrap and Unwrap Key", attrs: kms.Attributes{UsageMask: kms.UsageWrapKey | 0x20}, seals: 1},
+		{name: "mask Decrypt only", attrs: kms.Attributes{UsageMask: kms.UsageDecrypt}, sealFail: kms.EForbidden},
+		{name: "mask MAC only", attrs: kms.Attributes{UsageMask: kms.UsageMACGenerate}, sealFail: kms.EForbidden},
+		{name: "past Protect Stop Date", attrs: kms.Attributes{ProtectStopDate: &past}, sealFail: kms.EState},
+		{name: "before Process Start Date", attrs: kms.Attributes{ProcessStartDate: &future}, seals: 1, openFail: kms.EState},
+		{name: "Usage Limits of 2 objects", attrs: kms.Attributes{UsageLimits: &kms.UsageLimits{Total: 2, Unit: kms.UsageUnitObject}}, seals: 2, sealFail: kms.EForbidden},
+		{name: "Usage Limits of 40 bytes", attrs: kms.Attributes{UsageLimits: &kms.UsageLimits{Total: 40, Unit: kms.UsageUnitByte}}, seals: 1, sealFail: kms.EForbidden},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprintf("kmip-limits-%d", i)
+			a := tt.attrs
+			a.Algorithm, a.Length = kms.AlgorithmAES, 256
+			if _, err := h.svc.CreateKey(h.admin, kms.CreateKeyRequest{ID: id, Purpose: kms.PurposeMaterial, Attributes: a}); err != nil {
+				t.Fatal(err)
+			}
+			var first []byte
+			for n := range tt.seals {
+				dk, err := h.svc.GenerateDataKey(h.admin, id, nil)
+				if err != nil {
+					t.Fatalf("seal %d: %v", n+1, err)
+				}
+				if first == nil {
+					first = dk.Sealed
+				}
+			}
+			if tt.sealFail != "" {
+				_, err := h.svc.GenerateDataKey(h.admin, id, nil)
+				wantCode(t, "refused seal", err, tt.sealFail)
+			}
+			if first != nil {
+				_, err := h.svc.Decrypt(h.admin, first, nil)
+				wantCode(t, "open", err, tt.openFail)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -225,7 +226,7 @@ func (s *Service) RotateKey(ctx context.Context, id string) (k Key, err error) {
 			// object); a root version is not material.
 			return nil, Errorf(EInvalid, "key %q holds KMIP key material: it has no root versions to rotate", id)
 		}
-		if err := usable(k, false); err != nil {
+		if err := usable(k, false, s.now()); err != nil {
 			return nil, err
 		}
 		k.CurrentVersion++
@@ -399,9 +400,15 @@ func (s *Service) ListAudit(ctx context.Context, f AuditFilter) (events []AuditE
 	return s.audit.ListAudit(ctx, f)
 }
 
-// usable returns nil if k may be used: to protect (new seals) when protect
-// is true, else only to process (decrypt existing data).
-func usable(k *Key, protect bool) error {
+// usable returns nil if k may be used at now: to protect (new seals) when
+// protect is true, else only to process (decrypt existing data). A KMIP
+// material key serving as a root (materialroot.go) also obeys what KMIP
+// Encrypt and Decrypt obey: its Cryptographic Usage Mask, when set, must
+// have the Encrypt or Wrap Key bit to seal, Decrypt or Unwrap Key to open
+// (EForbidden, cause ErrUsageMask), and its Protect Stop Date and Process
+// Start Date bound sealing and opening (EState). Its Usage Limits are
+// counted by seal.
+func usable(k *Key, protect bool, now time.Time) error {
 	switch {
 	case k.State == StateDestroyed:
 		return Errorf(EDestroyed, "key %q is destroyed", k.ID)
@@ -415,9 +422,25 @@ func usable(k *Key, protect bool) error {
 		return Errorf(EState, "key %q is not active yet", k.ID)
 	case protect && k.State != StateActive:
 		return Errorf(EState, "key %q is %s and cannot protect new data", k.ID, k.State)
+	case k.Purpose != PurposeMaterial:
+		return nil
+	case protect && k.Attributes.ProtectStopDate != nil && !now.Before(*k.Attributes.ProtectStopDate):
+		return Errorf(EState, "key %q is past its Protect Stop Date", k.ID)
+	case !protect && k.Attributes.ProcessStartDate != nil && now.Before(*k.Attributes.ProcessStartDate):
+		return Errorf(EState, "key %q is before its Process Start Date", k.ID)
+	}
+	need, what := UsageDecrypt|usageUnwrapKey, "Decrypt or Unwrap Key"
+	if protect {
+		need, what = UsageEncrypt|UsageWrapKey, "Encrypt or Wrap Key"
+	}
+	if m := k.Attributes.UsageMask; m != 0 && m&need == 0 {
+		return Wrap(EForbidden, ErrUsageMask, fmt.Sprintf("the Cryptographic Usage Mask of key %q allows neither %s", k.ID, what))
 	}
 	return nil
 }
+
+// usageUnwrapKey is the Cryptographic Usage Mask bit Unwrap Key.
+const usageUnwrapKey int32 = 0x20
 
 func protectorErrorOrNil(err error) error {
 	if err == nil {

@@ -14,7 +14,10 @@ import (
 // in Go, and handed to KMIP clients that Get it), so holding it in this
 // process for the cache's TTL exposes nothing new. Data sealed under such
 // a key is only as safe as every KMIP client that can Get it. Other
-// material (3DES, HMAC keys, secret data, opaque objects) is refused.
+// material (3DES, HMAC keys, secret data, opaque objects) is refused. The
+// key's KMIP usage constraints (Cryptographic Usage Mask, Protect Stop
+// and Process Start Dates, Usage Limits) apply as to KMIP Encrypt and
+// Decrypt: see usable and seal.
 
 // materialRootable reports whether a PurposeMaterial key with attributes
 // a may serve as a root.

@@ -108,12 +108,13 @@ func (s *Service) consumeUsage(ctx context.Context, k *Key, n int, continued boo
 }
 
 // ReturnUsage gives back to the Usage Limits of key id what protecting n
-// bytes took (one object, with the unit Object), never beyond their
+// bytes took (one object, with the unit Object; nothing with that unit
+// for a continued part of a multi-part operation), never beyond their
 // Total: the undo of an EncryptData, MAC or ExportWrapped whose result
 // was not released (a KMIP Undo batch). A key without Usage Limits is
 // left alone. Needs the policy op encrypt, as the protection did;
 // audited as key.usage.return.
-func (s *Service) ReturnUsage(ctx context.Context, id string, n int) (err error) {
+func (s *Service) ReturnUsage(ctx context.Context, id string, n int, continued bool) (err error) {
 	o := op{name: "key.usage.return", keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, OpEncrypt, id); err != nil {
@@ -129,7 +130,7 @@ func (s *Service) ReturnUsage(ctx context.Context, id string, n int) (err error)
 			return nil, nil
 		}
 		back := *u
-		back.Count = min(back.Count+usageAmount(u, n, false), back.Total)
+		back.Count += min(usageAmount(u, n, continued), back.Total-back.Count)
 		cur.Attributes.UsageLimits = &back
 		return nil, nil
 	})

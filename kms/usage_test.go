@@ -2,6 +2,7 @@ package kms_test
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"testing"
 
@@ -208,7 +209,8 @@ func TestReturnUsage(t *testing.T) {
 	h.limitedKey(t, "limited-return", &kms.UsageLimits{Total: 32, Unit: kms.UsageUnitByte})
 	h.limitedKey(t, "limited-return-obj", &kms.UsageLimits{Total: 2, Unit: kms.UsageUnitObject})
 	h.limitedKey(t, "unlimited", nil)
-	for _, id := range []string{"limited-return", "limited-return-obj"} {
+	h.limitedKey(t, "limited-return-max", &kms.UsageLimits{Total: math.MaxInt64, Unit: kms.UsageUnitByte})
+	for _, id := range []string{"limited-return", "limited-return-obj", "limited-return-max"} {
 		if _, err := h.svc.EncryptData(h.admin, id, kms.CipherRequest{}, make([]byte, 32)); err != nil {
 			t.Fatal(err)
 		}
@@ -216,25 +218,28 @@ func TestReturnUsage(t *testing.T) {
 	steps := []struct {
 		id        string
 		n         int
+		continued bool
 		wantCount int64
 	}{
-		{"limited-return", 16, 16},
-		{"limited-return", 32, 32}, // capped at the Total
-		{"limited-return-obj", 32, 2},
-		{"limited-return-obj", 32, 2},
+		{"limited-return", 16, false, 16},
+		{"limited-return", 32, false, 32},   // capped at the Total
+		{"limited-return-obj", 32, true, 1}, // a continued part took no object
+		{"limited-return-obj", 32, false, 2},
+		{"limited-return-obj", 32, false, 2},
+		{"limited-return-max", 64, false, math.MaxInt64}, // capped without overflow
 	}
 	for _, s := range steps {
-		if err := h.svc.ReturnUsage(h.admin, s.id, s.n); err != nil {
+		if err := h.svc.ReturnUsage(h.admin, s.id, s.n, s.continued); err != nil {
 			t.Fatal(err)
 		}
 		if got := h.usageCount(t, s.id); got != s.wantCount {
 			t.Errorf("%s after returning %d: Count %d, want %d", s.id, s.n, got, s.wantCount)
 		}
 	}
-	if err := h.svc.ReturnUsage(h.admin, "unlimited", 16); err != nil {
+	if err := h.svc.ReturnUsage(h.admin, "unlimited", 16, false); err != nil {
 		t.Errorf("key without limits: %v", err)
 	}
-	if err := h.svc.ReturnUsage(h.node, "limited-return", 16); kms.ErrorCode(err) != kms.EForbidden {
+	if err := h.svc.ReturnUsage(h.node, "limited-return", 16, false); kms.ErrorCode(err) != kms.EForbidden {
 		t.Errorf("identity without encrypt: err = %v, want EForbidden", err)
 	}
 }

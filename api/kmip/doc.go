@@ -42,7 +42,8 @@
 // does not speak, every batch item fails with Invalid Message except
 // Discover Versions, which is how a client finds a version in common.
 //
-// Batch items are served in order. Operation and Unique Batch Item ID are
+// Batch items are served in order; a request holds at most
+// maxBatchItems of them. Operation and Unique Batch Item ID are
 // echoed when the request carries them. Batch Error Continuation Option
 // Continue serves every item; Stop (the default) answers the items up to
 // and including the first failure; Undo is Stop, then undoes the earlier

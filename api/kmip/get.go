@@ -54,9 +54,11 @@ func (h *handler) get(c call) (encodeFunc, error) {
 	if err != nil {
 		return nil, err
 	}
-	// value stays in memory until the response is encoded and collected:
-	// the encoded response holds it anyway.
+	// value is wiped once encoded (the connection wipes the encoded
+	// response once written). A payload is encoded at most once: an item
+	// that is undone or fails later loses it unencoded.
 	return func(e *ttlv.Encoder) error {
+		defer clear(value)
 		e.EncodeEnumeration(kmip14.TagObjectType, uint32(typ))
 		e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
 		switch typ {

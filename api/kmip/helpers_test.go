@@ -22,6 +22,7 @@ import (
 type testServer struct {
 	env  *apitest.Env
 	addr string
+	srv  *Server
 }
 
 func startServer(t *testing.T, cfg Config) *testServer {
@@ -46,7 +47,7 @@ func startServer(t *testing.T, cfg Config) *testServer {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testServer{env: env, addr: ln.Addr().String()}
+	return &testServer{env: env, addr: ln.Addr().String(), srv: srv}
 }
 
 // dial opens a TLS connection presenting the admin certificate.

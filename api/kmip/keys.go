@@ -123,11 +123,11 @@ func (h *handler) create(c call) (encodeFunc, error) {
 // the Activation Date. The state is checked inside the compare-and-set
 // update: of concurrent Activates exactly one succeeds.
 func (h *handler) activate(c call) (encodeFunc, error) {
-	id, before, err := h.target(c)
+	id, _, err := h.target(c)
 	if err != nil {
 		return nil, err
 	}
-	after, err := h.svc.Transition(c.ctx, id, kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
+	before, after, err := h.svc.Transition(c.ctx, id, kms.StateChange{From: []kms.State{kms.StatePreActive}, To: kms.StateActive})
 	if err != nil {
 		return nil, stateError(c.version, err)
 	}
@@ -154,7 +154,9 @@ func nameConflict(v version, err error) error {
 	return err
 }
 
-// compensateState registers the undo of a state change.
+// compensateState registers the undo of a state change; before and
+// after are the key as the change's compare-and-set saw it (a snapshot
+// read earlier would make the undo revert concurrent changes too).
 func (h *handler) compensateState(c call, id string, before, after kms.Key) {
 	c.compensate(func(ctx context.Context) error {
 		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpState)
@@ -204,11 +206,10 @@ func (h *handler) revoke(c call) (encodeFunc, error) {
 			ch.CompromiseOccurrenceDate = &d
 		}
 	}
-	before, err := h.kmipKey(c, id)
-	if err != nil {
+	if _, err := h.kmipKey(c, id); err != nil {
 		return nil, err
 	}
-	after, err := h.svc.Transition(c.ctx, id, ch)
+	before, after, err := h.svc.Transition(c.ctx, id, ch)
 	if err != nil {
 		return nil, stateError(c.version, err)
 	}

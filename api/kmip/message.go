@@ -31,6 +31,15 @@ func (v version) supported() bool {
 // is the version every KMIP client parses.
 var fallbackVersion = version{1, 0}
 
+// maxBatchItems bounds the batch items of one request. A message is at
+// most Config.MaxMessageSize bytes, but a batch item can be tiny (an RNG
+// Retrieve or a Locate is some 50 bytes) while its result is large (64
+// KiB of random bytes, 1000 identifiers after a scan of every key): the
+// whole response is built in memory, so without this bound one 1 MiB
+// request could make the server hold gigabytes. Real clients send one
+// item, the OASIS test cases at most 4.
+const maxBatchItems = 256
+
 // request is a decoded Request Message.
 type request struct {
 	version         version
@@ -105,6 +114,9 @@ func decodeRequest(b []byte) (*request, version, error) {
 	items := msg.children(kmip14.TagBatchItem)
 	if count < 1 || int(count) != len(items) {
 		return nil, v, invalidMessage("the Batch Count is %d but the message holds %d batch items", count, len(items))
+	}
+	if len(items) > maxBatchItems {
+		return nil, v, invalidMessage("the message holds %d batch items; the limit is %d", len(items), maxBatchItems)
 	}
 	for _, it := range items {
 		req.items = append(req.items, decodeItem(it))

@@ -101,12 +101,6 @@ func (h *handler) reKey(c call) (encodeFunc, error) {
 		return nil, fieldError("ReKey takes no Template-Attribute")
 	}
 	newID := newUUID()
-	na := kms.CloneAttributes(old.Attributes)
-	na.Lifecycle = kms.Lifecycle{
-		Links:              []kms.Link{{Type: uint32(kmip14.LinkTypeReplacedObjectLink), ObjectID: id}},
-		ContactInformation: na.ContactInformation,
-		CustomTyped:        na.CustomTyped,
-	}
 	before, after, err := h.svc.UpdateAttributes(c.ctx, id, func(k *kms.Key) error {
 		k.Attributes.Names = nil
 		k.Attributes.Links = append(k.Attributes.Links, kms.Link{Type: uint32(kmip14.LinkTypeReplacementObjectLink), ObjectID: newID})
@@ -114,6 +108,14 @@ func (h *handler) reKey(c call) (encodeFunc, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The new key's attributes come from the old key as the update found
+	// it: the Names it released are exactly those the new key takes.
+	na := kms.CloneAttributes(before.Attributes)
+	na.Lifecycle = kms.Lifecycle{
+		Links:              []kms.Link{{Type: uint32(kmip14.LinkTypeReplacedObjectLink), ObjectID: id}},
+		ContactInformation: na.ContactInformation,
+		CustomTyped:        na.CustomTyped,
 	}
 	restore := func(ctx context.Context) error {
 		_, err := h.svc.RestoreKey(ctx, id, after, before, kms.OpAttributes)

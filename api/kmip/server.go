@@ -199,9 +199,15 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 		}
 		if resp == nil {
 			resp = s.h.handleMessage(cctx, sess, msg)
+			// The request may hold key material (Register) or data to
+			// encrypt; nothing refers to it once answered.
+			clear(msg)
 		}
 		_ = c.SetWriteDeadline(time.Now().Add(s.write))
-		if _, err := c.Write(resp); err != nil {
+		_, err = c.Write(resp)
+		// The response may hold key material (Get) or plaintext.
+		clear(resp)
+		if err != nil {
 			return
 		}
 		if msg == nil {

@@ -320,3 +320,37 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// TestBatchItemsAreBounded: a request of many small items whose results
+// are large (RNG Retrieve: 48 bytes asking for 64 KiB) is refused whole
+// beyond maxBatchItems, and served up to it.
+func TestBatchItemsAreBounded(t *testing.T) {
+	ts := startServer(t, Config{})
+	rng := testItem{op: kmip14.OperationRNGRetrieve, payload: func(e *ttlv.Encoder) {
+		e.EncodeInteger(kmip14.TagDataLength, 16)
+	}}
+	for _, tt := range []struct {
+		items int
+		want  kmip14.ResultStatus
+	}{
+		{maxBatchItems, kmip14.ResultStatusSuccess},
+		{maxBatchItems + 1, kmip14.ResultStatusOperationFailed},
+		{20000, kmip14.ResultStatusOperationFailed},
+	} {
+		items := make([]testItem, tt.items)
+		for i := range items {
+			items[i] = rng
+		}
+		m := roundTrip(t, ts.dial(t), encodeRequest(t, version{1, 4}, reqOpts{}, items...))
+		it := m.BatchItem[0]
+		if it.ResultStatus != tt.want {
+			t.Errorf("%d items: first item = %+v", tt.items, it)
+		}
+		if tt.want == kmip14.ResultStatusOperationFailed && (len(m.BatchItem) != 1 || it.ResultReason != kmip14.ResultReasonInvalidMessage) {
+			t.Errorf("%d items: %d items answered, first %+v", tt.items, len(m.BatchItem), it)
+		}
+		if tt.want == kmip14.ResultStatusSuccess && len(m.BatchItem) != tt.items {
+			t.Errorf("%d items: %d answered", tt.items, len(m.BatchItem))
+		}
+	}
+}

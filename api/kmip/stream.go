@@ -1,6 +1,7 @@
 package kmip
 
 import (
+	"context"
 	"crypto/rand"
 	"sync"
 	"time"
@@ -20,7 +21,9 @@ import (
 // encrypts all of it again with the same key, IV and additional data
 // (through kms.Service.EncryptData, so policy, state and audit apply to
 // every part, and Usage Limits to each part's own data) and returns the
-// ciphertext bytes not sent yet, the last call also the tag. Streamed
+// ciphertext bytes not sent yet, the last call also the tag. A part
+// undone by its Undo batch ends the stream (its ciphertext was never
+// sent) and gives back its use of the Usage Limits. Streamed
 // decryption is refused: GCM plaintext must not be released before its
 // tag is checked.
 const (
@@ -91,6 +94,16 @@ func (t *streamTable) take(now time.Time, cv []byte, identity kms.Identity) (*st
 	return s, true
 }
 
+// drop removes and wipes the stream of cv, if any.
+func (t *streamTable) drop(cv []byte) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s, ok := t.m[string(cv)]; ok {
+		clear(s.data)
+		delete(t.m, string(cv))
+	}
+}
+
 // streamFlags returns the request's Init and Final Indicators and
 // Correlation Value.
 func streamFlags(c call) (init, final bool, cv []byte, err error) {
@@ -150,6 +163,7 @@ func (h *handler) encryptPart(c call, init, final bool, cv []byte) (encodeFunc, 
 		s.req.IV, s.req.Params.RandomIV = res.IV, false
 	}
 	// Later parts count only their own data against Usage Limits.
+	continued := s.req.Continued
 	s.req.Continued, s.req.Counted = true, len(s.data)
 	out := res.Data[s.sent:]
 	s.sent = len(res.Data)
@@ -160,6 +174,15 @@ func (h *handler) encryptPart(c call, init, final bool, cv []byte) (encodeFunc, 
 		clear(s.data)
 		return nil, err
 	}
+	// Undone (Undo batch), the part's ciphertext never reaches the
+	// client: the stream ends, so that a later part cannot skip the
+	// bytes, and the part's use of the Usage Limits is given back.
+	c.compensate(func(ctx context.Context) error {
+		if next != nil {
+			h.streams.drop(next)
+		}
+		return h.svc.ReturnUsage(ctx, id, len(data), continued)
+	})
 	return func(e *ttlv.Encoder) error {
 		e.EncodeTextString(kmip14.TagUniqueIdentifier, id)
 		e.EncodeByteString(kmip14.TagData, out)

@@ -17,7 +17,8 @@ import (
 // (kms.Service.RestoreKey), both only if nothing else changed the key
 // since (compare-and-set on its revision); Encrypt, MAC and a wrapped
 // Get give back what they took from a key's Usage Limits
-// (kms.Service.ReturnUsage). When an item fails, the
+// (kms.Service.ReturnUsage), and an undone part of a multi-part Encrypt
+// also ends its stream (stream.go). When an item fails, the
 // compensations of the earlier items run newest first and those items
 // are answered with Result Status Operation Undone. Items without side
 // effects (Get Attributes, Locate, Query, Check…) are undone trivially.

@@ -117,5 +117,5 @@ func checkUsage(c call, id string, k kms.Key) error {
 // compensateUsage registers, in an Undo batch, the return of what a
 // protection of n bytes with key id took from its Usage Limits.
 func (h *handler) compensateUsage(c call, id string, n int) {
-	c.compensate(func(ctx context.Context) error { return h.svc.ReturnUsage(ctx, id, n) })
+	c.compensate(func(ctx context.Context) error { return h.svc.ReturnUsage(ctx, id, n, false) })
 }

@@ -216,3 +216,48 @@ func TestUsageLimitsUndo(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamedUndo: a part of a multi-part Encrypt undone by its Undo
+// batch gives back what it used of the Usage Limits and ends the stream,
+// whose ciphertext the client never got (a later part would skip it).
+func TestStreamedUndo(t *testing.T) {
+	ts := startServer(t, Config{})
+	c := ts.dial(t)
+	gcm := &cparams{mode: kmip14.BlockCipherModeGCM}
+	streams := func() int {
+		ts.srv.h.streams.mu.Lock()
+		defer ts.srv.h.streams.mu.Unlock()
+		return len(ts.srv.h.streams.m)
+	}
+	for _, v := range testVersions {
+		t.Run(v.String(), func(t *testing.T) {
+			id := createKey(t, c, v, aDate(attrActivationDate, time.Now().Add(-time.Hour)),
+				aUsageLimits(50, kmip14.UsageLimitsUnitByte))
+			usage := func() string {
+				return usageLimitsOf(mustSucceed(t, do(t, c, v, kmip14.OperationGetAttributes, getNamed(v, id, attrUsageLimits))).ResponsePayload)
+			}
+			undone := func(part cryptPayload) {
+				t.Helper()
+				m := roundTrip(t, c, encodeRequest(t, v, reqOpts{onError: kmip14.BatchErrorContinuationOptionUndo},
+					testItem{op: kmip14.OperationEncrypt, payload: part.enc},
+					testItem{op: kmip14.OperationGet, payload: idOnly("missing")}))
+				if m.BatchItem[0].ResultStatus != kmip14.ResultStatusOperationUndone {
+					t.Fatalf("part: %s %q", m.BatchItem[0].ResultStatus, m.BatchItem[0].ResultMessage)
+				}
+			}
+			open := streams()
+			undone(cryptPayload{id: id, params: gcm, data: make([]byte, 20), init: true})
+			if got := usage(); got != "50/50/1" || streams() != open {
+				t.Errorf("after an undone first part: %q, %d streams open, want 50/50/1, %d", got, streams(), open)
+			}
+			it := mustSucceed(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: make([]byte, 20), init: true}.enc))
+			cv := payloadBytes(it.ResponsePayload)[kmip14.TagCorrelationValue]
+			undone(cryptPayload{id: id, params: gcm, data: make([]byte, 10), correlationVal: cv})
+			if got := usage(); got != "50/30/1" {
+				t.Errorf("after an undone later part: %q, want 50/30/1", got)
+			}
+			mustFail(t, do(t, c, v, kmip14.OperationEncrypt, cryptPayload{id: id, params: gcm, data: make([]byte, 10), correlationVal: cv, final: true}.enc),
+				kmip14.ResultReasonItemNotFound)
+		})
+	}
+}
