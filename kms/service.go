@@ -128,6 +128,14 @@ func (s *Service) authorize(ctx context.Context, perm Op, keyID string) error {
 	return nil
 }
 
+// Permits reports whether the caller's identity may perform perm on the
+// key keyID. It neither audits nor fails: it is for adapters that shape a
+// response by what the caller may do (KMIP shows the Digest of secret
+// data only to callers that may export the secret itself).
+func (s *Service) Permits(ctx context.Context, perm Op, keyID string) bool {
+	return ValidKeyID(keyID) && s.authorize(ctx, perm, keyID) == nil
+}
+
 // authorizeKey is authorize for operations on one key: an empty or
 // malformed id is refused before the policy sees it, so that "" can never
 // stand for "every key".

@@ -303,6 +303,30 @@ func requestedNames(c call) (map[string]bool, error) {
 	return out, nil
 }
 
+// visibleAttributes are the attributes of k the caller may see: all of
+// them, but for the Digest of Secret Data and Opaque Objects, which only
+// callers that may export the value itself see. A key's digest gives
+// nothing away (its material is random), but an unsalted SHA-256 of a
+// password would let a reader with only "read" brute-force it offline.
+func (h *handler) visibleAttributes(c call, k kms.Key) []outAttr {
+	all := keyAttributes(k)
+	switch objectTypeOf(k) {
+	case kmip14.ObjectTypeSecretData, kmip14.ObjectTypeOpaqueObject:
+	default:
+		return all
+	}
+	if h.svc.Permits(c.ctx, kms.OpExport, k.ID) {
+		return all
+	}
+	out := all[:0:0]
+	for _, a := range all {
+		if a.name != attrDigest {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // getAttributes answers Get Attributes with the requested attributes the
 // key has (all of them when none is named, but for the outAttr.named
 // ones); unknown names are left out.
@@ -320,7 +344,7 @@ func (h *handler) getAttributes(c call) (encodeFunc, error) {
 		return nil, err
 	}
 	var attrs []outAttr
-	for _, a := range keyAttributes(k) {
+	for _, a := range h.visibleAttributes(c, k) {
 		if (want == nil && !a.named) || want[a.name] {
 			attrs = append(attrs, a)
 		}
@@ -339,7 +363,7 @@ func (h *handler) getAttributeList(c call) (encodeFunc, error) {
 		return nil, err
 	}
 	var names []string
-	for _, a := range keyAttributes(k) {
+	for _, a := range h.visibleAttributes(c, k) {
 		if !inVersion(a.name, c.version) {
 			continue
 		}
