@@ -1,0 +1,69 @@
+-- The KMS key and root-key version each object version's and multipart
+-- upload's sealed key depends on, for key rotation: the rewrap job lists
+-- the rows sealed under an older version of a key, and `admin key show`
+-- counts them per version.
+--
+-- The columns are generated from sse_sealed_key, never written: they
+-- cannot disagree with the sealed bytes, whichever write path stored
+-- them (PUT, POST, copy, multipart, a rewrap), and existing rows are
+-- filled by this migration. What the sealed key depends on (kms/sealed
+-- SPEC.md, s3node/bucketkey):
+--
+--   SSE-S3, SSE-KMS   a kms/sealed blob (first byte 0x01): its key id and
+--                     key version
+--   bucket-key        an envelope (first byte 0x42, uint16 length, the
+--   envelope          KMS-sealed bucket data key, the node-sealed object
+--                     key): the key id and version of the KMS-sealed
+--                     bucket data key inside
+--   SSE-C, clear      NULL: no KMS key is involved
+--
+-- A kms/sealed header is: version 0x01, use, key id length k, k bytes of
+-- key id (ASCII), uint32 big-endian key version.
+--
+-- STORED generated columns: adding them rewrites both tables under an
+-- ACCESS EXCLUSIVE lock, once, at upgrade (seconds per million rows).
+-- storagetest.ExerciseS3Store checks the values against the Go parsers
+-- (kms/sealed, s3node/bucketkey).
+
+-- s3_sealed_kms_offset returns where the KMS-sealed blob starts in an
+-- SSE-S3 or SSE-KMS sealed key (0, or 3 in an envelope); NULL when there
+-- is none or the bytes are too short to hold a header.
+CREATE FUNCTION s3_sealed_kms_offset(sse_type text, b bytea) RETURNS integer
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN sse_type NOT IN ('SSE-S3', 'SSE-KMS') OR length(b) < 3 THEN NULL
+        WHEN get_byte(b, 0) = 1 THEN 0
+        WHEN get_byte(b, 0) = 66 AND length(b) >= 6 AND get_byte(b, 3) = 1 THEN 3
+    END
+$$;
+
+-- s3_sealed_kms_key_id returns the key id of the KMS-sealed blob, NULL
+-- when there is none.
+CREATE FUNCTION s3_sealed_kms_key_id(sse_type text, b bytea) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN get_byte(b, o + 2) > 0 AND length(b) >= o + 7 + get_byte(b, o + 2)
+        THEN convert_from(substring(b FROM o + 4 FOR get_byte(b, o + 2)), 'SQL_ASCII') END
+    FROM (SELECT s3_sealed_kms_offset(sse_type, b) AS o) AS s
+$$;
+
+-- s3_sealed_kms_key_version returns the key version of the KMS-sealed
+-- blob, NULL when there is none.
+CREATE FUNCTION s3_sealed_kms_key_version(sse_type text, b bytea) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN get_byte(b, o + 2) > 0 AND length(b) >= o + 7 + get_byte(b, o + 2)
+        THEN (get_byte(b, p)::bigint << 24) | (get_byte(b, p + 1) << 16) | (get_byte(b, p + 2) << 8) | get_byte(b, p + 3) END
+    FROM (SELECT o, o + 3 + get_byte(b, o + 2) AS p
+          FROM (SELECT s3_sealed_kms_offset(sse_type, b) AS o) AS s) AS t
+$$;
+
+ALTER TABLE s3_objects
+    ADD COLUMN kms_key_id text COLLATE "C" GENERATED ALWAYS AS (s3_sealed_kms_key_id(sse_type, sse_sealed_key)) STORED,
+    ADD COLUMN kms_key_version bigint GENERATED ALWAYS AS (s3_sealed_kms_key_version(sse_type, sse_sealed_key)) STORED;
+ALTER TABLE s3_uploads
+    ADD COLUMN kms_key_id text COLLATE "C" GENERATED ALWAYS AS (s3_sealed_kms_key_id(sse_type, sse_sealed_key)) STORED,
+    ADD COLUMN kms_key_version bigint GENERATED ALWAYS AS (s3_sealed_kms_key_version(sse_type, sse_sealed_key)) STORED;
+
+-- Count and list by (key id, version) for the rewrap job and key show:
+-- an index range scan, in (version, id) order for the job's cursor.
+CREATE INDEX s3_objects_kms_key ON s3_objects (kms_key_id, kms_key_version, id) WHERE kms_key_id IS NOT NULL;
+CREATE INDEX s3_uploads_kms_key ON s3_uploads (kms_key_id, kms_key_version, seq) WHERE kms_key_id IS NOT NULL;
