@@ -14,13 +14,26 @@ import (
 // sse_sealed_key by the functions of migration 0008_sse_kms_key_version;
 // the queries below scan the *_kms_key indexes.
 
+// sealedCountQuery counts the rows of table by version of key $1.
+func sealedCountQuery(table string) string {
+	return `SELECT kms_key_version, count(*) FROM ` + table + ` WHERE kms_key_id = $1 GROUP BY kms_key_version`
+}
+
+// sealedListQuery is ListSealed's query on table, whose row id column is
+// id: at most $5 rows of key $1 below version $2 after ($3, $4). The row
+// comparison is an index condition: the scan starts at the cursor.
+func sealedListQuery(kind s3node.SealedKind, table, id string) string {
+	return `SELECT ` + rows.SealedCols(kind) + ` FROM ` + table + ` t JOIN s3_buckets b ON b.id = t.bucket_id
+		WHERE t.kms_key_id = $1 AND t.kms_key_version < $2 AND (t.kms_key_version, t.` + id + `) > ($3, $4)
+		ORDER BY t.kms_key_version, t.` + id + ` LIMIT $5`
+}
+
 // CountSealed counts object versions and uploads by the version of keyID
 // their sealed key depends on.
 func (s *S3Store) CountSealed(ctx context.Context, keyID string) ([]s3node.SealedCount, error) {
 	var counts [2][]rows.SealedCount
 	for i, table := range []string{"s3_objects", "s3_uploads"} {
-		rs, err := s.db.pool.Query(ctx, `SELECT kms_key_version, count(*) FROM `+table+`
-			WHERE kms_key_id = $1 GROUP BY kms_key_version`, keyID)
+		rs, err := s.db.pool.Query(ctx, sealedCountQuery(table), keyID)
 		if err != nil {
 			return nil, s.fail(err, "count sealed keys")
 		}
@@ -40,10 +53,7 @@ func (s *S3Store) ListSealed(ctx context.Context, kind s3node.SealedKind, keyID 
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.db.pool.Query(ctx, `SELECT `+rows.SealedCols(kind)+` FROM `+table+` t
-		JOIN s3_buckets b ON b.id = t.bucket_id
-		WHERE t.kms_key_id = $1 AND t.kms_key_version < $2 AND (t.kms_key_version, t.`+id+`) > ($3, $4)
-		ORDER BY t.kms_key_version, t.`+id+` LIMIT $5`, keyID, below, after.Version, after.ID, limit)
+	rs, err := s.db.pool.Query(ctx, sealedListQuery(kind, table, id), keyID, below, after.Version, after.ID, limit)
 	if err != nil {
 		return nil, s.fail(err, "list sealed keys")
 	}

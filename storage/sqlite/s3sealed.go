@@ -13,13 +13,27 @@ import (
 // sse_sealed_key (migration 0008_sse_kms_key_version); the queries below
 // search the *_kms_key indexes.
 
+// sealedCountQuery counts the rows of table by version of key ?1.
+func sealedCountQuery(table string) string {
+	return `SELECT kms_key_version, count(*) FROM ` + table + ` WHERE kms_key_id = ?1 GROUP BY kms_key_version`
+}
+
+// sealedListQueries are ListSealed's two seeks on table, whose row id
+// column is id: rows of key ?1 at version ?2 with an id above ?3, and
+// rows of key ?1 at versions above ?2 and below ?3; at most ?4 rows.
+func sealedListQueries(kind s3node.SealedKind, table, id string) (sameVersion, nextVersions string) {
+	from := `SELECT ` + rows.SealedCols(kind) + ` FROM ` + table + ` t JOIN s3_buckets b ON b.id = t.bucket_id `
+	return from + `WHERE t.kms_key_id = ?1 AND t.kms_key_version = ?2 AND t.` + id + ` > ?3 ORDER BY t.` + id + ` LIMIT ?4`,
+		from + `WHERE t.kms_key_id = ?1 AND t.kms_key_version > ?2 AND t.kms_key_version < ?3
+			ORDER BY t.kms_key_version, t.` + id + ` LIMIT ?4`
+}
+
 // CountSealed counts object versions and uploads by the version of keyID
 // their sealed key depends on.
 func (s *S3Store) CountSealed(ctx context.Context, keyID string) ([]s3node.SealedCount, error) {
 	var counts [2][]rows.SealedCount
 	for i, table := range []string{"s3_objects", "s3_uploads"} {
-		rs, err := s.db.read.QueryContext(ctx, `SELECT kms_key_version, count(*) FROM `+table+`
-			WHERE kms_key_id = ?1 GROUP BY kms_key_version`, keyID)
+		rs, err := s.db.read.QueryContext(ctx, sealedCountQuery(table), keyID)
 		if err != nil {
 			return nil, s.fail(err, "count sealed keys")
 		}
@@ -37,18 +51,34 @@ func (s *S3Store) ListSealed(ctx context.Context, kind s3node.SealedKind, keyID 
 	if err != nil {
 		return nil, err
 	}
-	rs, err := s.db.read.QueryContext(ctx, `SELECT `+rows.SealedCols(kind)+` FROM `+table+` t
-		JOIN s3_buckets b ON b.id = t.bucket_id
-		WHERE t.kms_key_id = ?1 AND t.kms_key_version < ?2 AND (t.kms_key_version, t.`+id+`) > (?3, ?4)
-		ORDER BY t.kms_key_version, t.`+id+` LIMIT ?5`, keyID, below, after.Version, after.ID, limit)
+	// Two index seeks rather than one row-value comparison, which SQLite
+	// turns into a range on the version alone: with most rows at one
+	// version, every page would scan from that version's first row. The
+	// first seek finishes the cursor's version, the second starts at the
+	// next ones.
+	sameVersion, nextVersions := sealedListQueries(kind, table, id)
+	var out []s3node.SealedRow
+	if after.Version < below {
+		rs, err := s.db.read.QueryContext(ctx, sameVersion, keyID, after.Version, after.ID, limit)
+		if err != nil {
+			return nil, s.fail(err, "list sealed keys")
+		}
+		if out, err = collect(rs, func(r scanner) (s3node.SealedRow, error) { return rows.ScanSealed(r, kind) }); err != nil {
+			return nil, s.fail(err, "list sealed keys")
+		}
+	}
+	if len(out) == limit {
+		return out, nil
+	}
+	rs, err := s.db.read.QueryContext(ctx, nextVersions, keyID, after.Version, below, limit-len(out))
 	if err != nil {
 		return nil, s.fail(err, "list sealed keys")
 	}
-	out, err := collect(rs, func(r scanner) (s3node.SealedRow, error) { return rows.ScanSealed(r, kind) })
+	more, err := collect(rs, func(r scanner) (s3node.SealedRow, error) { return rows.ScanSealed(r, kind) })
 	if err != nil {
 		return nil, s.fail(err, "list sealed keys")
 	}
-	return out, nil
+	return append(out, more...), nil
 }
 
 // ResealKey replaces the row's sealed key if it still holds old. The

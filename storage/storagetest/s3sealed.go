@@ -461,3 +461,59 @@ func testResealNoLostUpdate(t *testing.T, s s3node.MetadataStore) {
 	}
 	t.Logf("%d rewraps succeeded during %d writes", resealed, writes)
 }
+
+// ExerciseSealedBackfill checks that migration 0008_sse_kms_key_version
+// gives rows written before it the key and version their sealed key
+// depends on. setup returns a store on a database migrated to just before
+// 0008 (the store's write methods work on that schema) and a function
+// that migrates it to the current schema.
+func ExerciseSealedBackfill(t *testing.T, setup func(t *testing.T) (s s3node.MetadataStore, migrate func())) {
+	ctx := context.Background()
+	s, migrate := setup(t)
+	newBucket(t, s, "b", s3node.Enabled)
+	keys := map[string][]byte{
+		"sse-s3":   sealedKey(t, sealed.UseSSES3, "bucket/b1", 3),
+		"envelope": envelope(t, sealed.UseSSES3, "bucket/b1", 2),
+		"sse-kms":  sealedKey(t, sealed.UseSSEKMS, "bucket/b1", 1),
+	}
+	for name, key := range keys {
+		v := obj("b", name, "blob-"+name)
+		v.Encryption = &s3node.EncryptionInfo{Type: s3node.SSES3, SealedKey: key}
+		if name == "sse-kms" {
+			v.Encryption.Type = s3node.SSEKMS
+		}
+		_, err := s.PutObject(ctx, v)
+		must(t, err)
+	}
+	c := obj("b", "sse-c", "blob-c")
+	c.Encryption = &s3node.EncryptionInfo{Type: s3node.SSEC, SealedKey: sealedKey(t, sealed.UseSSEC, "sse-c", 0)}
+	_, err := s.PutObject(ctx, c)
+	must(t, err)
+	_, err = s.PutObject(ctx, obj("b", "plain", "blob-plain"))
+	must(t, err)
+	must(t, s.CreateUpload(ctx, s3node.MultipartUpload{Bucket: "b", Key: "up", UploadID: s3node.NewID(), Initiated: t0,
+		Encryption: &s3node.EncryptionInfo{Type: s3node.SSES3, SealedKey: envelope(t, sealed.UseSSES3, "bucket/b1", 2)}}))
+	migrate()
+
+	counts, err := s.CountSealed(ctx, "bucket/b1")
+	must(t, err)
+	want := []s3node.SealedCount{{Version: 1, Objects: 1}, {Version: 2, Objects: 1, Uploads: 1}, {Version: 3, Objects: 1}}
+	if !reflect.DeepEqual(counts, want) {
+		t.Fatalf("CountSealed after migrating = %v, want %v", counts, want)
+	}
+	rs := listAllSealed(t, s, s3node.SealedObject, "bucket/b1", 1<<30, 10)
+	if len(rs) != 3 {
+		t.Fatalf("%d objects listed, want 3", len(rs))
+	}
+	for _, r := range rs {
+		if !bytes.Equal(r.Encryption.SealedKey, keys[r.Key]) {
+			t.Fatalf("%s: sealed key differs", r.Key)
+		}
+		if id, ver := dependsOn(t, r.Encryption.SealedKey); id != r.KeyID || ver != r.KeyVersion {
+			t.Fatalf("%s: store says %s v%d, the Go parser %s v%d", r.Key, r.KeyID, r.KeyVersion, id, ver)
+		}
+	}
+	if counts, err := s.CountSealed(ctx, "sse-c"); err != nil || len(counts) != 0 {
+		t.Fatalf("SSE-C counted: %v, %v", counts, err)
+	}
+}
