@@ -63,12 +63,20 @@ func (r SealedRow) Cursor() SealedCursor { return SealedCursor{Version: r.KeyVer
 // bucketkey envelope: those of the KMS-sealed bucket data key inside),
 // never taken from EncryptionInfo.KeyID/KeyVersion, so it holds whichever
 // path wrote the row. SSE-C and unencrypted rows depend on no KMS key.
+// An SSE-S3 or SSE-KMS row whose sealed key the store cannot read (a
+// format it does not know, corrupt bytes) is counted by CountUnattributed
+// only: while that count is not zero, CountSealed does not account for
+// every sealed key, and no root-key version may be destroyed on its word.
 type SealedKeyStore interface {
 	// CountSealed returns, in ascending version order, how many object
 	// versions and multipart uploads have a sealed key depending on each
 	// version of KMS key keyID. Versions without any are left out; an
 	// unknown key id gives none.
 	CountSealed(ctx context.Context, keyID string) ([]SealedCount, error)
+	// CountUnattributed returns how many SSE-S3 and SSE-KMS object
+	// versions and multipart uploads have a sealed key from which no KMS
+	// key and version can be read.
+	CountUnattributed(ctx context.Context) (objects, uploads int64, err error)
 	// ListSealed returns up to limit rows of kind whose sealed key
 	// depends on KMS key keyID at a version below below, in (KeyVersion,
 	// ID) order, starting after the cursor after. Fewer than limit rows

@@ -19,6 +19,26 @@ func sealedCountQuery(table string) string {
 	return `SELECT kms_key_version, count(*) FROM ` + table + ` WHERE kms_key_id = $1 GROUP BY kms_key_version`
 }
 
+// unattributedQuery counts the rows of table that CountUnattributed
+// reports; its WHERE clause is the *_kms_unattributed index's.
+func unattributedQuery(table string) string {
+	return `SELECT count(*) FROM ` + table + ` WHERE sse_type IN ('SSE-S3', 'SSE-KMS') AND kms_key_id IS NULL`
+}
+
+// CountUnattributed counts the SSE-S3 and SSE-KMS rows whose sealed key
+// the generated columns cannot read.
+func (s *S3Store) CountUnattributed(ctx context.Context) (objects, uploads int64, err error) {
+	for _, c := range []struct {
+		table string
+		n     *int64
+	}{{"s3_objects", &objects}, {"s3_uploads", &uploads}} {
+		if err := s.db.pool.QueryRow(ctx, unattributedQuery(c.table)).Scan(c.n); err != nil {
+			return 0, 0, s.fail(err, "count unattributed sealed keys")
+		}
+	}
+	return objects, uploads, nil
+}
+
 // sealedListQuery is ListSealed's query on table, whose row id column is
 // id: at most $5 rows of key $1 below version $2 after ($3, $4). The row
 // comparison is an index condition: the scan starts at the cursor.

@@ -117,17 +117,21 @@ func testSealedDependency(t *testing.T, s s3node.MetadataStore) {
 		key     []byte
 		wantID  string // "" for no KMS key
 		wantVer int
+		unread  bool // SSE-S3 or SSE-KMS, but the key cannot be read
 	}{
-		{"SSE-S3", s3node.SSES3, sealedKey(t, sealed.UseSSES3, "bucket/b1", 1), "bucket/b1", 1},
-		{"SSE-KMS", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 7), "app-key", 7},
-		{"large version", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 1<<31+5), "app-key", 1<<31 + 5},
-		{"version bytes", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 0x01a2b3c4), "app-key", 0x01a2b3c4},
-		{"long key id", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, longID, 300), longID, 300},
-		{"bucket key SSE-S3", s3node.SSES3, envelope(t, sealed.UseSSES3, "bucket/b1", 2), "bucket/b1", 2},
-		{"bucket key SSE-KMS", s3node.SSEKMS, envelope(t, sealed.UseSSEKMS, "app-key", 9), "app-key", 9},
-		{"SSE-C", s3node.SSEC, sealedKey(t, sealed.UseSSEC, "sse-c", 0), "", 0},
-		{"not a sealed key", s3node.SSES3, []byte{4, 2}, "", 0},
-		{"plain", "", nil, "", 0},
+		{"SSE-S3", s3node.SSES3, sealedKey(t, sealed.UseSSES3, "bucket/b1", 1), "bucket/b1", 1, false},
+		{"SSE-KMS", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 7), "app-key", 7, false},
+		{"large version", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 1<<31+5), "app-key", 1<<31 + 5, false},
+		{"version bytes", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, "app-key", 0x01a2b3c4), "app-key", 0x01a2b3c4, false},
+		{"long key id", s3node.SSEKMS, sealedKey(t, sealed.UseSSEKMS, longID, 300), longID, 300, false},
+		{"bucket key SSE-S3", s3node.SSES3, envelope(t, sealed.UseSSES3, "bucket/b1", 2), "bucket/b1", 2, false},
+		{"bucket key SSE-KMS", s3node.SSEKMS, envelope(t, sealed.UseSSEKMS, "app-key", 9), "app-key", 9, false},
+		{"SSE-C", s3node.SSEC, sealedKey(t, sealed.UseSSEC, "sse-c", 0), "", 0, false},
+		{"not a sealed key", s3node.SSES3, []byte{4, 2}, "", 0, true},
+		{"unknown format version", s3node.SSEKMS, append([]byte{2}, sealedKey(t, sealed.UseSSEKMS, "app-key", 1)[1:]...), "", 0, true},
+		{"envelope of an unknown format", s3node.SSES3, append([]byte{0x42, 0, 3, 2}, sealedKey(t, sealed.UseSSES3, "bucket/b1", 1)[1:]...), "", 0, true},
+		{"truncated header", s3node.SSES3, sealedKey(t, sealed.UseSSES3, "bucket/b1", 1)[:12], "", 0, true},
+		{"plain", "", nil, "", 0, false},
 	}
 	type rowWant struct {
 		kind   s3node.SealedKind
@@ -135,6 +139,7 @@ func testSealedDependency(t *testing.T, s s3node.MetadataStore) {
 		sealed []byte
 	}
 	want := map[string][]rowWant{} // key id -> rows
+	var unreadObjects, unreadUploads int64
 	for i, tt := range tests {
 		var enc *s3node.EncryptionInfo
 		if tt.typ != "" {
@@ -159,6 +164,9 @@ func testSealedDependency(t *testing.T, s s3node.MetadataStore) {
 		_, err = s.CompleteUpload(ctx, s3node.CompleteRequest{Bucket: "b", Key: done.Key, UploadID: done.UploadID,
 			Parts: []s3node.CompletePart{{PartNumber: 1, ETag: fmt.Sprintf(`"etag-part-%d"`, i)}}, Object: s3node.ObjectVersion{ETag: `"x-1"`, LastModified: t0}})
 		must(t, err)
+		if tt.unread {
+			unreadObjects, unreadUploads = unreadObjects+2, unreadUploads+1
+		}
 		if tt.wantID != "" {
 			if id, ver := dependsOn(t, tt.key); id != tt.wantID || ver != tt.wantVer {
 				t.Fatalf("%s: test case says %s v%d, the Go parser %s v%d", tt.name, tt.wantID, tt.wantVer, id, ver)
@@ -170,6 +178,11 @@ func testSealedDependency(t *testing.T, s s3node.MetadataStore) {
 	// A delete marker depends on nothing.
 	_, err := s.DeleteObject(ctx, "b", "put/0")
 	must(t, err)
+	objects, uploads, err := s.CountUnattributed(ctx)
+	must(t, err)
+	if objects != unreadObjects || uploads != unreadUploads {
+		t.Errorf("CountUnattributed = %d objects, %d uploads; want %d, %d", objects, uploads, unreadObjects, unreadUploads)
+	}
 
 	for _, keyID := range []string{"bucket/b1", "app-key", longID, "claimed", "sse-c", bucketkey.BucketKeyID} {
 		var got []rowWant
@@ -515,5 +528,8 @@ func ExerciseSealedBackfill(t *testing.T, setup func(t *testing.T) (s s3node.Met
 	}
 	if counts, err := s.CountSealed(ctx, "sse-c"); err != nil || len(counts) != 0 {
 		t.Fatalf("SSE-C counted: %v, %v", counts, err)
+	}
+	if objects, uploads, err := s.CountUnattributed(ctx); err != nil || objects != 0 || uploads != 0 {
+		t.Fatalf("CountUnattributed after migrating: %d, %d, %v", objects, uploads, err)
 	}
 }
