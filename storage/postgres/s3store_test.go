@@ -164,8 +164,8 @@ func TestSealedQueriesAreIndexDriven(t *testing.T) {
 		index string
 	}{
 		{sealedListQuery(s3node.SealedObject, "s3_objects", "id"), []any{"key-a", 3, 1, 10000, 100}, "s3_objects_kms_key"},
-		{sealedCountQuery("s3_objects"), []any{"key-a"}, "s3_objects_kms_key"},
-		{unattributedQuery("s3_objects"), nil, "s3_objects_kms_unattributed"},
+		{rows.SealedCountQuery("$1"), []any{"key-a"}, "s3_objects_kms_key"},
+		{rows.UnattributedQuery, nil, "s3_objects_kms_unattributed"},
 	} {
 		rs, err := db.pool.Query(ctx, `EXPLAIN `+tc.query, tc.args...)
 		if err != nil {

@@ -13,27 +13,11 @@ import (
 // sse_sealed_key (migration 0008_sse_kms_key_version); the queries below
 // search the *_kms_key indexes.
 
-// sealedCountQuery counts the rows of table by version of key ?1.
-func sealedCountQuery(table string) string {
-	return `SELECT kms_key_version, count(*) FROM ` + table + ` WHERE kms_key_id = ?1 GROUP BY kms_key_version`
-}
-
-// unattributedQuery counts the rows of table that CountUnattributed
-// reports; its WHERE clause is the *_kms_unattributed index's, as written.
-func unattributedQuery(table string) string {
-	return `SELECT count(*) FROM ` + table + ` WHERE sse_type IN ('SSE-S3', 'SSE-KMS') AND kms_key_id IS NULL`
-}
-
 // CountUnattributed counts the SSE-S3 and SSE-KMS rows whose sealed key
 // the generated columns cannot read.
 func (s *S3Store) CountUnattributed(ctx context.Context) (objects, uploads int64, err error) {
-	for _, c := range []struct {
-		table string
-		n     *int64
-	}{{"s3_objects", &objects}, {"s3_uploads", &uploads}} {
-		if err := s.db.read.QueryRowContext(ctx, unattributedQuery(c.table)).Scan(c.n); err != nil {
-			return 0, 0, s.fail(err, "count unattributed sealed keys")
-		}
+	if err := s.db.read.QueryRowContext(ctx, rows.UnattributedQuery).Scan(&objects, &uploads); err != nil {
+		return 0, 0, s.fail(err, "count unattributed sealed keys")
 	}
 	return objects, uploads, nil
 }
@@ -51,17 +35,15 @@ func sealedListQueries(kind s3node.SealedKind, table, id string) (sameVersion, n
 // CountSealed counts object versions and uploads by the version of keyID
 // their sealed key depends on.
 func (s *S3Store) CountSealed(ctx context.Context, keyID string) ([]s3node.SealedCount, error) {
-	var counts [2][]rows.SealedCount
-	for i, table := range []string{"s3_objects", "s3_uploads"} {
-		rs, err := s.db.read.QueryContext(ctx, sealedCountQuery(table), keyID)
-		if err != nil {
-			return nil, s.fail(err, "count sealed keys")
-		}
-		if counts[i], err = collect(rs, rows.ScanSealedCount); err != nil {
-			return nil, s.fail(err, "count sealed keys")
-		}
+	rs, err := s.db.read.QueryContext(ctx, rows.SealedCountQuery("?1"), keyID)
+	if err != nil {
+		return nil, s.fail(err, "count sealed keys")
 	}
-	return rows.MergeSealedCounts(counts[0], counts[1]), nil
+	counts, err := collect(rs, rows.ScanSealedCount)
+	if err != nil {
+		return nil, s.fail(err, "count sealed keys")
+	}
+	return rows.MergeSealedCounts(counts), nil
 }
 
 // ListSealed lists rows of kind sealed under keyID at a version below

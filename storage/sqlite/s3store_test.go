@@ -79,10 +79,10 @@ func TestSealedQueriesAreIndexDriven(t *testing.T) {
 		{objNext, "SEARCH t USING INDEX s3_objects_kms_key (kms_key_id=? AND kms_key_version>? AND kms_key_version<?)"},
 		{upSame, "SEARCH t USING INDEX s3_uploads_kms_key (kms_key_id=? AND kms_key_version=? AND seq>?)"},
 		{upNext, "SEARCH t USING INDEX s3_uploads_kms_key (kms_key_id=? AND kms_key_version>? AND kms_key_version<?)"},
-		{sealedCountQuery("s3_objects"), "SEARCH s3_objects USING INDEX s3_objects_kms_key (kms_key_id=?)"},
-		{sealedCountQuery("s3_uploads"), "SEARCH s3_uploads USING INDEX s3_uploads_kms_key (kms_key_id=?)"},
-		{unattributedQuery("s3_objects"), "INDEX s3_objects_kms_unattributed"},
-		{unattributedQuery("s3_uploads"), "INDEX s3_uploads_kms_unattributed"},
+		{rows.SealedCountQuery("?1"), "SEARCH s3_objects USING INDEX s3_objects_kms_key (kms_key_id=?)"},
+		{rows.SealedCountQuery("?1"), "SEARCH s3_uploads USING INDEX s3_uploads_kms_key (kms_key_id=?)"},
+		{rows.UnattributedQuery, "INDEX s3_objects_kms_unattributed"},
+		{rows.UnattributedQuery, "INDEX s3_uploads_kms_unattributed"},
 	} {
 		args := []any{"k", 3, 1, 10}[:strings.Count(tc.query, "?")]
 		rs, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+tc.query, args...)

@@ -59,44 +59,64 @@ func ScanSealed(row Scanner, kind s3node.SealedKind) (s3node.SealedRow, error) {
 	return r, err
 }
 
-// SealedCount is one row of a backend's count query: rows of a table
-// whose sealed key depends on version of a key.
+// SealedCountQuery is CountSealed's query, with the placeholder ph for
+// the key id: one statement, so that both tables are read in one
+// snapshot (an upload completing in between is counted once, as an
+// upload or as an object, never zero times). Its rows are ScanSealedCount's.
+func SealedCountQuery(ph string) string {
+	part := func(upload, table string) string {
+		return `SELECT ` + upload + `, kms_key_version, count(*) FROM ` + table + `
+		WHERE kms_key_id = ` + ph + ` GROUP BY kms_key_version`
+	}
+	return part("0", "s3_objects") + ` UNION ALL ` + part("1", "s3_uploads")
+}
+
+// UnattributedQuery is CountUnattributed's query, in one statement for
+// one snapshot. Its WHERE clauses are the *_kms_unattributed indexes',
+// as written (SQLite uses a partial index only then).
+const UnattributedQuery = `SELECT
+	(SELECT count(*) FROM s3_objects WHERE sse_type IN ('SSE-S3', 'SSE-KMS') AND kms_key_id IS NULL),
+	(SELECT count(*) FROM s3_uploads WHERE sse_type IN ('SSE-S3', 'SSE-KMS') AND kms_key_id IS NULL)`
+
+// SealedCount is one row of SealedCountQuery: N rows of objects or
+// uploads at Version.
 type SealedCount struct {
+	Upload  bool
 	Version int64
 	N       int64
 }
 
-// MergeSealedCounts merges the per-version counts of objects and uploads
-// into CountSealed's result, by ascending version.
-func MergeSealedCounts(objects, uploads []SealedCount) []s3node.SealedCount {
+// ScanSealedCount reads a row of SealedCountQuery.
+func ScanSealedCount(r Scanner) (SealedCount, error) {
+	var c SealedCount
+	var upload int64
+	err := r.Scan(&upload, &c.Version, &c.N)
+	c.Upload = upload != 0
+	return c, err
+}
+
+// MergeSealedCounts turns the rows of SealedCountQuery into CountSealed's
+// result, by ascending version.
+func MergeSealedCounts(rows []SealedCount) []s3node.SealedCount {
 	byVersion := make(map[int]*s3node.SealedCount)
-	var out []s3node.SealedCount
-	get := func(v int64) *s3node.SealedCount {
-		c, ok := byVersion[int(v)]
+	for _, r := range rows {
+		c, ok := byVersion[int(r.Version)]
 		if !ok {
-			c = &s3node.SealedCount{Version: int(v)}
-			byVersion[int(v)] = c
+			c = &s3node.SealedCount{Version: int(r.Version)}
+			byVersion[int(r.Version)] = c
 		}
-		return c
+		if r.Upload {
+			c.Uploads += r.N
+		} else {
+			c.Objects += r.N
+		}
 	}
-	for _, c := range objects {
-		get(c.Version).Objects += c.N
-	}
-	for _, c := range uploads {
-		get(c.Version).Uploads += c.N
-	}
+	var out []s3node.SealedCount // nil when none
 	for _, c := range byVersion {
 		out = append(out, *c)
 	}
 	slices.SortFunc(out, func(a, b s3node.SealedCount) int { return a.Version - b.Version })
 	return out
-}
-
-// ScanSealedCount reads (version, count).
-func ScanSealedCount(r Scanner) (SealedCount, error) {
-	var c SealedCount
-	err := r.Scan(&c.Version, &c.N)
-	return c, err
 }
 
 // ResealFailure says why ResealKey's compare-and-set updated nothing,
