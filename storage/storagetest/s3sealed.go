@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mathrand "math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -233,6 +234,61 @@ func testSealedDependency(t *testing.T, s s3node.MetadataStore) {
 			t.Errorf("CountSealed(%q) = %v, want %v", keyID, counts, wc)
 		}
 	}
+}
+
+// testSealedDependencyRandom compares the stores' reading of sealed keys
+// with the Go parsers on random key ids (every length, every allowed
+// character) and versions (every byte value in every position).
+func testSealedDependencyRandom(t *testing.T, s s3node.MetadataStore) {
+	ctx := context.Background()
+	newBucket(t, s, "b", s3node.Enabled)
+	rnd := mathrand.New(mathrand.NewPCG(1, 2))
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-/"
+	want := map[string]dependency{} // object key -> dependency
+	keyIDs := map[string]bool{}
+	for i := range 60 {
+		id := make([]byte, 1+rnd.IntN(sealed.MaxKeyIDLen))
+		for j := range id {
+			id[j] = chars[rnd.IntN(len(chars))]
+		}
+		version := rnd.Uint32()
+		if i%4 == 0 {
+			version = uint32(rnd.IntN(300))
+		}
+		key := sealedKey(t, sealed.UseSSEKMS, string(id), version)
+		if i%2 == 1 {
+			key = envelope(t, sealed.UseSSEKMS, string(id), version)
+		}
+		v := obj("b", fmt.Sprintf("r%02d", i), fmt.Sprintf("blob-%d", i))
+		v.Encryption = &s3node.EncryptionInfo{Type: s3node.SSEKMS, SealedKey: key}
+		_, err := s.PutObject(ctx, v)
+		must(t, err)
+		want[v.Key] = dependency{string(id), int(version)}
+		keyIDs[string(id)] = true
+	}
+	got := map[string]dependency{}
+	for id := range keyIDs {
+		for _, r := range listAllSealed(t, s, s3node.SealedObject, id, 1<<33, 100) {
+			got[r.Key] = dependency{r.KeyID, r.KeyVersion}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s: store reads %+v, sealed under %+v", k, got[k], w)
+			}
+		}
+		t.FailNow()
+	}
+	if objects, uploads, err := s.CountUnattributed(ctx); err != nil || objects != 0 || uploads != 0 {
+		t.Fatalf("CountUnattributed = %d, %d, %v", objects, uploads, err)
+	}
+}
+
+// dependency is a key id and version a sealed key depends on.
+type dependency struct {
+	keyID   string
+	version int
 }
 
 // testListSealed pages through rows below a version in (version, id)

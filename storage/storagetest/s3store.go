@@ -39,6 +39,7 @@ func ExerciseS3Store(t *testing.T, newStore func(t *testing.T) s3node.MetadataSt
 		{"ListUploads", testListUploads},
 		{"BlobReferenced", testBlobReferenced},
 		{"SealedDependency", testSealedDependency},
+		{"SealedDependencyRandom", testSealedDependencyRandom},
 		{"ListSealed", testListSealed},
 		{"ResealKey", testResealKey},
 		{"ResealNoLostUpdate", testResealNoLostUpdate},
