@@ -86,7 +86,8 @@ type SealedKeyStore interface {
 	// ResealKey replaces the sealed key of row id of kind with sealed if
 	// the row still holds old (compare and set; every seal draws a fresh
 	// salt, so equal bytes mean no write in between), and returns the
-	// root-key version the row now depends on. sealed must depend on the
+	// root-key version the row now depends on, which also becomes its
+	// EncryptionInfo.KeyVersion. sealed must depend on the
 	// same KMS key as old. Returns ENotFound when the row is gone (deleted,
 	// or replaced by a new write), EConflict when its sealed key changed
 	// since it was listed (a concurrent write won: list again), and
