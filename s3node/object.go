@@ -116,8 +116,9 @@ type DeleteResult struct {
 type ObjectUpdate struct {
 	SetTags bool
 	Tags    map[string]string
-	// SetEncryption replaces the encryption info, e.g. after the rewrap job
-	// has re-sealed the object key under a newer root version.
+	// SetEncryption replaces the encryption info unconditionally. The
+	// rewrap job uses SealedKeyStore.ResealKey instead, which fails rather
+	// than overwrite a concurrent write.
 	SetEncryption bool
 	Encryption    *EncryptionInfo
 }

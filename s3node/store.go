@@ -18,6 +18,7 @@ type MetadataStore interface {
 	MultipartStore
 	UserStore
 	BlobIndex
+	SealedKeyStore
 }
 
 // BucketStore keeps buckets.

@@ -31,6 +31,12 @@
 // to its object, exactly as for KMS-sealed OEKs. A rewrap (key rotation)
 // re-seals only the BDK part through the KMS: every object sharing a BDK
 // shares that work.
+//
+// The metadata stores read the key id and version of the sealed BDK from
+// the envelope in SQL (migration 0008_sse_kms_key_version), to count and
+// list objects by root-key version: a new envelope version needs a
+// migration that teaches them, or its objects are only reported by
+// s3node.SealedKeyStore's CountUnattributed.
 package bucketkey
 
 import (

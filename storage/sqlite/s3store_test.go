@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/s3kms/s3kms/migrations"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
@@ -46,6 +48,60 @@ func TestS3ListingIsIndexDriven(t *testing.T) {
 		t.Logf("%s plan: %s", index, p)
 		if !strings.Contains(p, "USING INDEX "+index+" (bucket_id=? AND key>? AND key<?)") || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan does not range-search %s: %s", index, p)
+		}
+	}
+}
+
+func TestMigrateSealedBackfill(t *testing.T) {
+	storagetest.ExerciseSealedBackfill(t, func(t *testing.T) (s3node.MetadataStore, func()) {
+		ctx := context.Background()
+		db := open(t, filepath.Join(t.TempDir(), "s3.db"))
+		if err := db.migrate(ctx, migrationsBefore(t, migrations.SQLite, "_sse_kms_key_version.sql")); err != nil {
+			t.Fatal(err)
+		}
+		return db.S3Store(), func() {
+			if err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// The rewrap queries search the *_kms_key indexes from the cursor: no
+// table scan, no temporary sort.
+func TestSealedQueriesAreIndexDriven(t *testing.T) {
+	db := migrated(t)
+	ctx := context.Background()
+	objSame, objNext := sealedListQueries(s3node.SealedObject, "s3_objects", "id")
+	upSame, upNext := sealedListQueries(s3node.SealedUpload, "s3_uploads", "seq")
+	for _, tc := range []struct{ query, want string }{
+		{objSame, "SEARCH t USING INDEX s3_objects_kms_key (kms_key_id=? AND kms_key_version=? AND id>?)"},
+		{objNext, "SEARCH t USING INDEX s3_objects_kms_key (kms_key_id=? AND kms_key_version>? AND kms_key_version<?)"},
+		{upSame, "SEARCH t USING INDEX s3_uploads_kms_key (kms_key_id=? AND kms_key_version=? AND seq>?)"},
+		{upNext, "SEARCH t USING INDEX s3_uploads_kms_key (kms_key_id=? AND kms_key_version>? AND kms_key_version<?)"},
+		{rows.SealedCountQuery("?1"), "SEARCH s3_objects USING INDEX s3_objects_kms_key (kms_key_id=?)"},
+		{rows.SealedCountQuery("?1"), "SEARCH s3_uploads USING INDEX s3_uploads_kms_key (kms_key_id=?)"},
+		{rows.UnattributedQuery, "INDEX s3_objects_kms_unattributed"},
+		{rows.UnattributedQuery, "INDEX s3_uploads_kms_unattributed"},
+	} {
+		args := []any{"k", 3, 1, 10}[:strings.Count(tc.query, "?")]
+		rs, err := db.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+tc.query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rs.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rs.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rs.Close()
+		p := strings.Join(plan, "\n")
+		if !strings.Contains(p, tc.want) || strings.Contains(p, "TEMP B-TREE") {
+			t.Errorf("plan:\n%s\nwant %s, no temporary b-tree", p, tc.want)
 		}
 	}
 }

@@ -38,6 +38,11 @@ func ExerciseS3Store(t *testing.T, newStore func(t *testing.T) s3node.MetadataSt
 		{"MultipartErrors", testMultipartErrors},
 		{"ListUploads", testListUploads},
 		{"BlobReferenced", testBlobReferenced},
+		{"SealedDependency", testSealedDependency},
+		{"SealedDependencyRandom", testSealedDependencyRandom},
+		{"ListSealed", testListSealed},
+		{"ResealKey", testResealKey},
+		{"ResealNoLostUpdate", testResealNoLostUpdate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
