@@ -102,6 +102,12 @@ type Config struct {
 	// result then has those of the timed phase.
 	KMSCalls    func() KMSCalls
 	VerifyReads bool // hash every GET body and compare with the PUT
+	// Keys, with OpGet, are existing objects of Bucket to read in turn
+	// instead of objects the run writes first: a steady GET load on a
+	// data set made elsewhere (e.g. while a rewrap job re-seals it). The
+	// run neither verifies nor deletes them; Mode must match how they
+	// were written (only the SSE-C key is sent).
+	Keys []string
 	// Keep leaves the objects in place; by default they are deleted
 	// (the bucket is left).
 	Keep bool
@@ -187,6 +193,8 @@ func (cfg *Config) check() error {
 		return errors.New("s3load: set Duration or Count")
 	case cfg.ObjectSize < 0:
 		return errors.New("s3load: negative ObjectSize")
+	case len(cfg.Keys) > 0 && (cfg.Op != OpGet || cfg.VerifyReads):
+		return errors.New("s3load: Keys go with OpGet and without VerifyReads")
 	case cfg.Bucket == "":
 		return errors.New("s3load: no bucket")
 	}
@@ -286,10 +294,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := r.ensureBucket(ctx); err != nil {
 		return Result{}, err
 	}
-	if !cfg.Keep {
+	if !cfg.Keep && len(cfg.Keys) == 0 {
 		defer r.cleanup()
 	}
-	if cfg.Op != OpPut {
+	switch {
+	case len(cfg.Keys) > 0:
+		r.keys = slices.Clone(cfg.Keys)
+	case cfg.Op != OpPut:
 		// Objects to read: one per worker, written before the clock starts.
 		if err := r.prefill(ctx); err != nil {
 			return Result{}, err
