@@ -44,8 +44,10 @@ func (e s3Endpoint) client() (*s3.Client, error) {
 	tr.MaxIdleConnsPerHost = 32
 	return s3.New(s3.Options{
 		Region: e.Region, BaseEndpoint: aws.String(e.URL), UsePathStyle: true,
-		HTTPClient:  &http.Client{Transport: tr},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) { return aws.Credentials{AccessKeyID: e.AccessKey, SecretAccessKey: e.Secret}, nil }),
+		HTTPClient: &http.Client{Transport: tr},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: e.AccessKey, SecretAccessKey: e.Secret}, nil
+		}),
 		// Requests are idempotent here or harmless to repeat (a repeated
 		// PUT in a versioned bucket adds a version with the same body).
 		RetryMaxAttempts: 3,
