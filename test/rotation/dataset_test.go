@@ -94,9 +94,9 @@ type plan struct {
 	Single, Versioned, Versions, Multipart, Uploads, SSEC, SSEKMS int
 }
 
-// planFor splits n SSE-S3 object versions: a tenth of the keys have three
-// versions, one in 2000 (at least 2) is a multipart object of two parts,
-// the rest are single-part objects; plus 2 uploads in progress, and 5
+// planFor splits n SSE-S3 object versions: about a tenth are the versions
+// of keys with three versions each, one in 2000 (at least 2) are
+// multipart objects of two parts, the rest are single-part objects; plus 2 uploads in progress, and 5
 // SSE-C and 5 SSE-KMS objects.
 func planFor(n int) plan {
 	p := plan{Versioned: n / 10 / 3, Versions: 3, Multipart: max(2, n/2000), Uploads: 2, SSEC: 5, SSEKMS: 5}
