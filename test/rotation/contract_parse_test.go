@@ -2,7 +2,11 @@ package rotation
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/s3kms/s3kms/internal/s3load"
 )
 
 // TestParseJobs reads the job list in the shapes and field spellings the
@@ -100,5 +104,17 @@ func TestOwner(t *testing.T) {
 	}
 	if len(seen) < 3 {
 		t.Errorf("12 keys went to %d of 4 writers", len(seen))
+	}
+}
+
+// TestFigures renders the figures with a ratio of the p99s.
+func TestFigures(t *testing.T) {
+	idle := s3load.Result{Get: s3load.Stats{Ops: 100, OpsPerSec: 50, P50: 2 * time.Millisecond, P99: 4 * time.Millisecond}}
+	busy := s3load.Result{Get: s3load.Stats{Ops: 80, OpsPerSec: 40, P50: 3 * time.Millisecond, P99: 6 * time.Millisecond}}
+	out := figures(1000, job{Total: 1000}, 2*time.Second, idle, busy, 4)
+	for _, want := range []string{"1000 object versions in 2s", "= 500 object versions/s", "p50 1.50, p99 1.50", "during job"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("figures lack %q:\n%s", want, out)
+		}
 	}
 }
