@@ -62,3 +62,16 @@ ttfb:
 
 run-dev:
 	$(GO) run ./cmd/s3kms dev
+
+# Key rotation (issue 7) against real processes (test/rotation): the
+# end-to-end tests with ROTATION_N SSE-S3 object versions on PostgreSQL
+# (`kms serve` + `s3 serve`; `s3kms dev` on SQLite gets a fifth), and the
+# figures: rewrap rate of REWRAP_N objects on PostgreSQL and GET p50/p99
+# without and during the job (REWRAP_GET of GETs without it, REWRAP_CONC
+# workers).
+.PHONY: rotation-e2e rewrapbench
+rotation-e2e:
+	S3KMS_ROTATION_N=$(or $(ROTATION_N),10000) $(GO) test -count=1 -v -timeout 30m ./test/rotation -run 'TestRotationE2E|TestHarness'
+
+rewrapbench:
+	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4)

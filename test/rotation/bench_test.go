@@ -130,7 +130,7 @@ func figures(objects int, j job, elapsed time.Duration, idle, busy s3load.Result
 		name string
 		res  s3load.Result
 	}{{"without job", idle}, {"during job", busy}} {
-		fmt.Fprintf(&b, "  %-12s %8d %8.0f %10v %10v\n", r.name, r.res.Get.Ops, r.res.Get.OpsPerSec, r.res.Get.P50, r.res.Get.P99)
+		fmt.Fprintf(&b, "  %-12s %8d %8.0f %10v %10v\n", r.name, r.res.Get.Ops, r.res.Get.OpsPerSec, r.res.Get.P50.Round(time.Microsecond), r.res.Get.P99.Round(time.Microsecond))
 	}
 	if idle.Get.P99 > 0 && idle.Get.P50 > 0 {
 		fmt.Fprintf(&b, "  ratio during/without: p50 %.2f, p99 %.2f\n",
