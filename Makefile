@@ -68,10 +68,10 @@ run-dev:
 # (`kms serve` + `s3 serve`; `s3kms dev` on SQLite gets a fifth), and the
 # figures: rewrap rate of REWRAP_N objects on PostgreSQL and GET p50/p99
 # without and during the job (REWRAP_GET of GETs without it, REWRAP_CONC
-# workers).
+# workers, REWRAP_RATE rows/s: the node's rewrap.rate, 0 for its default).
 .PHONY: rotation-e2e rewrapbench
 rotation-e2e:
 	S3KMS_ROTATION_N=$(or $(ROTATION_N),10000) $(GO) test -count=1 -v -timeout 30m ./test/rotation -run 'TestRotationE2E|TestHarness'
 
 rewrapbench:
-	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4)
+	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4) -rewrapbench.rate=$(or $(REWRAP_RATE),0)

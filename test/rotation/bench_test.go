@@ -23,6 +23,9 @@ import (
 //	go test -count=1 -v -timeout 60m ./test/rotation -run TestRewrapFigures -args -rewrapbench=100000
 //
 // (make rewrapbench). Bodies are small: rewrap touches metadata only.
+// The job runs at the node's rewrap rate limit (rewrap.rate, default
+// 500 rows/s); -rewrapbench.rate=R sets it, e.g. high to find the rate
+// the node and the KMS sustain, and what it costs the GETs.
 func TestRewrapFigures(t *testing.T) {
 	if *benchN <= 0 {
 		t.Skip("figures off: run with -args -rewrapbench=100000 (make rewrapbench)")
@@ -31,7 +34,12 @@ func TestRewrapFigures(t *testing.T) {
 		t.Fatal("the rotation contract's command `s3kms admin key rotate --bucket NAME --config S3YAML` is missing: merge the kms and job slices first")
 	}
 	ctx := context.Background()
-	st := newServeStack(t, pgtest.Shared(t))
+	var extra []string
+	if *benchRate > 0 {
+		// The node's rewrap rate limit (job slice's rewrap.rate).
+		extra = append(extra, fmt.Sprintf("rewrap: {rate: %g}", *benchRate))
+	}
+	st := newServeStack(t, pgtest.Shared(t), extra...)
 	requireCommand(t, st, "admin job show", "--config")
 	requireCommand(t, st, "admin job list", "--config")
 	const bucket = "rewrapbench"
@@ -63,12 +71,14 @@ func TestRewrapFigures(t *testing.T) {
 	}
 
 	// Rotate; GETs during the job, until it ends.
+	meta := metaStore(t, st.store)
+	keyID := bucketKeyID(t, meta, bucket)
 	before := jobIDs(t, st)
 	start := time.Now()
 	if _, err := st.cli("key", "rotate", "--bucket", bucket, "--config", st.s3Config); err != nil {
 		t.Fatal(err)
 	}
-	j := newestJob(t, st, before)
+	j := newestJob(t, st, keyID, before)
 	gctx, stop := context.WithCancel(ctx)
 	type out struct {
 		res s3load.Result
@@ -91,8 +101,7 @@ func TestRewrapFigures(t *testing.T) {
 	if busy.err != nil || busy.res.Errors > 0 {
 		t.Fatalf("GETs during the job: %v %d errors, first %v", busy.err, busy.res.Errors, busy.res.FirstError)
 	}
-	meta := metaStore(t, st.store)
-	if below, counts := sealedBelow(t, meta, bucketKeyID(t, meta, bucket), 2); below != 0 {
+	if below, counts := sealedBelow(t, meta, keyID, 2); below != 0 {
 		t.Errorf("%d objects still sealed under version 1: %+v", below, counts)
 	}
 	t.Logf("\n%s", figures(len(keys), j, elapsed, idle, busy.res, *benchConc))
@@ -124,6 +133,10 @@ func figures(objects int, j job, elapsed time.Duration, idle, busy s3load.Result
 	}
 	fmt.Fprintf(&b, "rewrap on PostgreSQL: %d object versions in %v (rotate to job end, polled every 100 ms) = %.0f object versions/s\n",
 		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+	if d, ok := jobDuration(j); ok {
+		fmt.Fprintf(&b, "  by the job's own clock (started_at to finished_at): %v = %.0f object versions/s\n",
+			d.Round(time.Millisecond), float64(n)/d.Seconds())
+	}
 	fmt.Fprintf(&b, "GET latency of 256-byte SSE-S3 objects, %d workers:\n", conc)
 	fmt.Fprintf(&b, "  %-12s %8s %8s %10s %10s\n", "", "GETs", "GET/s", "p50", "p99")
 	for _, r := range []struct {

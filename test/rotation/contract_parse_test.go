@@ -118,3 +118,23 @@ func TestFigures(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionStatesAndJobDuration(t *testing.T) {
+	states, err := versionStates([]byte(`{"versions":[{"version":1,"state":"destroyed"},{"version":2,"state":"active"}]}`))
+	if err != nil || !reflect.DeepEqual(states, map[int]string{1: "destroyed", 2: "active"}) {
+		t.Fatalf("versionStates = %v, %v", states, err)
+	}
+	for _, tc := range []struct {
+		raw  map[string]any
+		want time.Duration
+		ok   bool
+	}{
+		{map[string]any{"started_at": "2026-11-23T16:00:00Z", "finished_at": "2026-11-23T16:00:02.5Z"}, 2500 * time.Millisecond, true},
+		{map[string]any{"started_at": "0001-01-01T00:00:00Z", "finished_at": "2026-11-23T16:00:02Z"}, 0, false},
+		{map[string]any{"started_at": "2026-11-23T16:00:00Z"}, 0, false},
+	} {
+		if d, ok := jobDuration(job{Raw: tc.raw}); d != tc.want || ok != tc.ok {
+			t.Errorf("jobDuration(%v) = %v, %v", tc.raw, d, ok)
+		}
+	}
+}

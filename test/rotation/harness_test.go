@@ -56,6 +56,9 @@ func TestHarness(t *testing.T) {
 			}
 			t.Logf("writers: %v", ops)
 			verifyAll(t, d, c, "after the writers")
+			if bad := d.verifyLatest(ctx, c, last); len(bad) > 0 {
+				t.Errorf("before the kill, %d keys lost their last write, e.g. %v", len(bad), bad[:min(len(bad), 5)])
+			}
 
 			st.node().kill(t)
 			if _, err := st.s3.client(); err != nil {

@@ -39,6 +39,7 @@ var (
 	benchN      = flag.Int("rewrapbench", 0, "objects of TestRewrapFigures (0: skip; `make rewrapbench` uses 100000)")
 	benchGET    = flag.Duration("rewrapbench.get", 0, "length of the GET phase without the job in TestRewrapFigures (0: 20s)")
 	benchConc   = flag.Int("rewrapbench.conc", 4, "GET workers of TestRewrapFigures")
+	benchRate   = flag.Float64("rewrapbench.rate", 0, "the S3 node's rewrap.rate (rows/s) in TestRewrapFigures (0: the node's default)")
 )
 
 // envInt returns the integer in environment variable name, or def.

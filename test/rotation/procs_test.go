@@ -131,8 +131,9 @@ type stack struct {
 }
 
 // newServeStack starts `s3kms kms serve` and `s3kms s3 serve` as separate
-// processes, each on a database of its own in cluster.
-func newServeStack(t testing.TB, cluster *pgtest.Cluster) *stack {
+// processes, each on a database of its own in cluster. s3Extra are YAML
+// lines appended to the S3 node's configuration.
+func newServeStack(t testing.TB, cluster *pgtest.Cluster, s3Extra ...string) *stack {
 	t.Helper()
 	bin := s3kmsBinary(t)
 	dir := t.TempDir()
@@ -159,7 +160,8 @@ func newServeStack(t testing.TB, cluster *pgtest.Cluster) *stack {
 		t.Fatal(err)
 	}
 	kmsConf := filepath.Join(dir, "kms.yaml")
-	// The s3node policy is that of `s3kms dev`.
+	// The s3node policy is that of `s3kms dev` ("read": the rewrap
+	// sweeper asks for a key's current version).
 	writeFile(t, kmsConf, `
 listen: `+kmsAddr+`
 tls: {cert: `+kmsCert+`, key: `+kmsKey+`, client_ca: `+set.CAFile()+`}
@@ -173,8 +175,8 @@ policies:
   - name: s3node
     identity_certs: [`+nodeCert+`]
     allow:
-      - {ops: [create, generate, decrypt, rewrap, delete], keys: ["bucket/*"]}
-      - {ops: [generate, decrypt, rewrap], keys: ["*"]}
+      - {ops: [create, generate, decrypt, rewrap, read, delete], keys: ["bucket/*"]}
+      - {ops: [generate, decrypt, rewrap, read], keys: ["*"]}
       - {ops: [encrypt, decrypt], keys: ["s3node/*"]}
 `)
 	s3cfg := config.DefaultS3()
@@ -189,7 +191,7 @@ policies:
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, s3Conf, string(b))
+	writeFile(t, s3Conf, string(b)+strings.Join(s3Extra, "\n")+"\n")
 
 	st := &stack{
 		bin: bin, dir: dir, s3Config: s3Conf, store: s3cfg.Store, t: t, ready: time.Minute,
@@ -232,12 +234,15 @@ func newDevStack(t testing.TB) *stack {
 	bin := s3kmsBinary(t)
 	dir := t.TempDir()
 	st := &stack{bin: bin, dir: dir, s3Config: filepath.Join(dir, "s3.yaml"), t: t, ready: time.Minute}
-	kmsAddr, s3Addr := freeAddr(t), freeAddr(t)
+	args := []string{"dev", "--data-dir", dir, "--kms-addr", freeAddr(t), "--s3-addr", freeAddr(t), "--kmip-addr", "", "--log-level", "info"}
+	// The S3 node's admin API (job slice) has a fixed default port.
+	if help, _ := st.run("dev", "--help"); strings.Contains(help, "--s3-admin-addr") {
+		args = append(args, "--s3-admin-addr", freeAddr(t))
+	}
 	st.restart = func() *proc {
 		envFile := filepath.Join(dir, "dev.env")
 		_ = os.Remove(envFile)
-		st.dev = startProc(t, "dev", bin, filepath.Join(dir, "dev.log"), "dev", "--data-dir", dir,
-			"--kms-addr", kmsAddr, "--s3-addr", s3Addr, "--kmip-addr", "", "--log-level", "info")
+		st.dev = startProc(t, "dev", bin, filepath.Join(dir, "dev.log"), args...)
 		var env map[string]string
 		st.waitFor("`s3kms dev` to write dev.env", func() error {
 			var err error

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 		t.Fatal(err)
 	}
 	t.Logf("admin key rotate --bucket: %s", strings.TrimSpace(out))
-	j := newestJob(t, st, before)
+	j := newestJob(t, st, keyID, before)
 	t.Logf("job %s: %+v", j.ID, j.Raw)
 
 	// Kill the S3 node with SIGKILL once the job has done some but not
@@ -119,7 +120,7 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 		<-done
 		t.Fatal(err)
 	}
-	j = newestJob(t, st, before)
+	j = newestJob(t, st, keyID, before)
 	j = waitJob(t, st, j.ID, 2*time.Minute, nil)
 	time.Sleep(time.Second)
 	stopWriters()
@@ -174,6 +175,17 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 		t.Fatal(err)
 	}
 	t.Logf("admin key show --bucket after destroy:\n%s", out)
+	out, err = st.cli("key", "show", "--bucket", d.Bucket, "--config", st.s3Config, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	states, err := versionStates([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[int]string{1: "destroyed", 2: "destroyed", 3: "active"}; !maps.Equal(states, want) {
+		t.Errorf("version states after destroy: %v, want %v", states, want)
+	}
 	if err := d.completeUploads(ctx, c); err != nil {
 		t.Fatalf("uploads begun before the rotation: %v", err)
 	}

@@ -40,6 +40,18 @@ type latest struct {
 	Sum     [sha256.Size]byte
 	Size    int64
 	Deleted bool // the latest version is a delete marker
+	// History is the last operations on the key, for the failure message.
+	History []string
+}
+
+// record notes op on key in m, keeping the last few operations.
+func record(m map[string]latest, key string, l latest, op string) {
+	h := append(m[key].History, op)
+	if len(h) > 6 {
+		h = h[len(h)-6:]
+	}
+	l.History = h
+	m[key] = l
 }
 
 // owner returns which of n writers owns key: a key (all its versions) is
@@ -101,6 +113,10 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 				}
 				return 0, false
 			}
+			// ctx ends the loop, never an operation: one cut off in
+			// flight may or may not have taken effect, and the ledger
+			// must know which.
+			octx := context.WithoutCancel(ctx)
 			for ctx.Err() == nil {
 				own := fmt.Sprintf("writers/w%d/k%d", w, rng.IntN(8))
 				var err error
@@ -115,14 +131,15 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 						sse = sseKMS
 					}
 					var o object
-					if o, err = d.put(ctx, c, key, sse, body(smallSize(rng.IntN(5000)))); err == nil {
+					if o, err = d.put(octx, c, key, sse, body(smallSize(rng.IntN(5000)))); err == nil {
 						mine = append(mine, o)
-						mylast[key] = latest{Sum: o.Sum, Size: o.Size}
+						record(mylast, key, latest{Sum: o.Sum, Size: o.Size}, fmt.Sprintf("PUT %s %x", o.VersionID, o.Sum[:4]))
 						my.Put++
 					}
 				case op == 4: // DELETE: a delete marker on top
-					if _, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &own}); err == nil {
-						mylast[own] = latest{Deleted: true}
+					var out *s3.DeleteObjectOutput
+					if out, err = c.DeleteObject(octx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &own}); err == nil {
+						record(mylast, own, latest{Deleted: true}, "DELETE marker "+aws.ToString(out.VersionId))
 						my.Delete++
 					}
 				case op == 5: // DELETE one version of the data set
@@ -131,7 +148,7 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 						continue
 					}
 					o := d.Objects[i]
-					if _, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &o.Key, VersionId: &o.VersionID}); err == nil {
+					if _, err = c.DeleteObject(octx, &s3.DeleteObjectInput{Bucket: &d.Bucket, Key: &o.Key, VersionId: &o.VersionID}); err == nil {
 						d.Objects[i].Deleted = true
 						delete(mylast, o.Key) // its latest is now an older version
 						my.DeleteVersion++
@@ -146,10 +163,10 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 						CopySource:           aws.String(d.Bucket + "/" + url.PathEscape(src.Key) + "?versionId=" + url.QueryEscape(src.VersionID)),
 						ServerSideEncryption: types.ServerSideEncryptionAes256}
 					var out *s3.CopyObjectOutput
-					if out, err = c.CopyObject(ctx, in); err == nil {
+					if out, err = c.CopyObject(octx, in); err == nil {
 						o := object{Key: own, VersionID: aws.ToString(out.VersionId), SSE: sseS3, Size: src.Size, Sum: src.Sum}
 						mine = append(mine, o)
-						mylast[own] = latest{Sum: o.Sum, Size: o.Size}
+						record(mylast, own, latest{Sum: o.Sum, Size: o.Size}, fmt.Sprintf("COPY %s %x", o.VersionID, o.Sum[:4]))
 						my.Copy++
 					}
 				default: // GET a data set version
@@ -160,14 +177,14 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 					o := d.Objects[i]
 					var sum [sha256.Size]byte
 					var size int64
-					if sum, size, err = d.get(ctx, c, o.Key, o.VersionID, o.SSE); err == nil {
+					if sum, size, err = d.get(octx, c, o.Key, o.VersionID, o.SSE); err == nil {
 						if sum != o.Sum || size != o.Size {
 							err = fmt.Errorf("get %s version %s: body differs from what was written", o.Key, o.VersionID)
 						}
 						my.Get++
 					}
 				}
-				if err != nil && ctx.Err() == nil {
+				if err != nil {
 					errs[w] = fmt.Errorf("writer %d: %w", w, err)
 					return
 				}
@@ -180,20 +197,46 @@ func (d *dataset) runWriters(ctx context.Context, c *s3.Client, n int) (map[stri
 }
 
 // verifyLatest checks a plain GET of each key: the body last written, or
-// 404 after a delete marker.
+// 404 after a delete marker. A failure names the key's last operations
+// and the versions the bucket lists for it.
 func (d *dataset) verifyLatest(ctx context.Context, c *s3.Client, last map[string]latest) []string {
 	var bad []string
 	for key, want := range last {
 		sum, n, err := d.get(ctx, c, key, "", "")
+		var msg string
 		switch {
 		case want.Deleted && httpStatus(err) != http.StatusNotFound:
-			bad = append(bad, fmt.Sprintf("%s: deleted last, but GET: %v", key, err))
+			msg = fmt.Sprintf("deleted last, but GET: %v (%d bytes %x)", err, n, sum[:4])
 		case want.Deleted:
 		case err != nil:
-			bad = append(bad, fmt.Sprintf("%s: %v", key, err))
+			msg = err.Error()
 		case sum != want.Sum || n != want.Size:
-			bad = append(bad, fmt.Sprintf("%s: latest body is not the one written last", key))
+			msg = fmt.Sprintf("latest body (%x) is not the one written last", sum[:4])
+		}
+		if msg != "" {
+			bad = append(bad, fmt.Sprintf("%s: %s; last operations: %s; listed versions: %s", key, msg, strings.Join(want.History, ", "), d.listVersions(ctx, c, key)))
 		}
 	}
 	return bad
+}
+
+// listVersions describes the versions and delete markers of key, newest
+// first as the bucket lists them.
+func (d *dataset) listVersions(ctx context.Context, c *s3.Client, key string) string {
+	out, err := c.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &d.Bucket, Prefix: &key})
+	if err != nil {
+		return err.Error()
+	}
+	var vs []string
+	for _, v := range out.Versions {
+		if aws.ToString(v.Key) == key {
+			vs = append(vs, fmt.Sprintf("%s latest=%v %v", aws.ToString(v.VersionId), aws.ToBool(v.IsLatest), aws.ToTime(v.LastModified).Format("15:04:05.000")))
+		}
+	}
+	for _, m := range out.DeleteMarkers {
+		if aws.ToString(m.Key) == key {
+			vs = append(vs, fmt.Sprintf("marker %s latest=%v %v", aws.ToString(m.VersionId), aws.ToBool(m.IsLatest), aws.ToTime(m.LastModified).Format("15:04:05.000")))
+		}
+	}
+	return strings.Join(vs, "; ")
 }
