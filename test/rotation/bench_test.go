@@ -34,12 +34,11 @@ func TestRewrapFigures(t *testing.T) {
 		t.Fatal("the rotation contract's command `s3kms admin key rotate --bucket NAME --config S3YAML` is missing: merge the kms and job slices first")
 	}
 	ctx := context.Background()
-	var extra []string
+	set := map[string]any{}
 	if *benchRate > 0 {
-		// The node's rewrap rate limit (job slice's rewrap.rate).
-		extra = append(extra, fmt.Sprintf("rewrap: {rate: %g}", *benchRate))
+		set["rewrap.rate"] = *benchRate // the node's rewrap rate limit
 	}
-	st := newServeStack(t, pgtest.Shared(t), extra...)
+	st := newServeStack(t, pgtest.Shared(t), set)
 	requireCommand(t, st, "admin job show", "--config")
 	requireCommand(t, st, "admin job list", "--config")
 	const bucket = "rewrapbench"

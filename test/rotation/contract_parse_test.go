@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/s3load"
 )
 
@@ -136,5 +139,20 @@ func TestVersionStatesAndJobDuration(t *testing.T) {
 		if d, ok := jobDuration(job{Raw: tc.raw}); d != tc.want || ok != tc.ok {
 			t.Errorf("jobDuration(%v) = %v, %v", tc.raw, d, ok)
 		}
+	}
+}
+
+// TestS3YAML sets fields by dotted path, new or existing (TestHarness
+// checks that s3 serve loads the result).
+func TestS3YAML(t *testing.T) {
+	cfg := config.DefaultS3()
+	out := s3YAML(t, cfg, map[string]any{"region": "eu-west-3", "log.level": "warn", "extra.sub.n": 5})
+	var m map[string]any
+	if err := yaml.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["region"] != "eu-west-3" || m["log"].(map[string]any)["level"] != "warn" ||
+		m["extra"].(map[string]any)["sub"].(map[string]any)["n"] != 5 {
+		t.Fatalf("s3YAML:\n%s", out)
 	}
 }

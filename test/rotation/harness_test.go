@@ -18,7 +18,7 @@ func TestHarness(t *testing.T) {
 		name  string
 		start func(t *testing.T) *stack
 	}{
-		{"serve-postgres", func(t *testing.T) *stack { return newServeStack(t, pgtest.Shared(t)) }},
+		{"serve-postgres", func(t *testing.T) *stack { return newServeStack(t, pgtest.Shared(t), nil) }},
 		{"dev-sqlite", func(t *testing.T) *stack { return newDevStack(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

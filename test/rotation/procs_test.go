@@ -131,9 +131,10 @@ type stack struct {
 }
 
 // newServeStack starts `s3kms kms serve` and `s3kms s3 serve` as separate
-// processes, each on a database of its own in cluster. s3Extra are YAML
-// lines appended to the S3 node's configuration.
-func newServeStack(t testing.TB, cluster *pgtest.Cluster, s3Extra ...string) *stack {
+// processes, each on a database of its own in cluster. s3Set sets more
+// fields of the S3 node's configuration by dotted YAML path (e.g.
+// "rewrap.rate"), for fields this branch's config.S3 may not have.
+func newServeStack(t testing.TB, cluster *pgtest.Cluster, s3Set map[string]any) *stack {
 	t.Helper()
 	bin := s3kmsBinary(t)
 	dir := t.TempDir()
@@ -187,11 +188,7 @@ policies:
 	s3cfg.KMS = config.KMSClient{Endpoint: "https://" + kmsAddr, CAFile: set.CAFile(), Cert: nodeCert, Key: nodeKey}
 	s3cfg.Log.Level = "info"
 	s3Conf := filepath.Join(dir, "s3.yaml")
-	b, err := yaml.Marshal(s3cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, s3Conf, string(b)+strings.Join(s3Extra, "\n")+"\n")
+	writeFile(t, s3Conf, s3YAML(t, s3cfg, s3Set))
 
 	st := &stack{
 		bin: bin, dir: dir, s3Config: s3Conf, store: s3cfg.Store, t: t, ready: time.Minute,
@@ -225,6 +222,36 @@ policies:
 	}
 	st.restart()
 	return st
+}
+
+// s3YAML renders cfg with the fields of set (dotted YAML paths) set.
+func s3YAML(t testing.TB, cfg config.S3, set map[string]any) string {
+	t.Helper()
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for path, v := range set {
+		parts := strings.Split(path, ".")
+		node := m
+		for _, p := range parts[:len(parts)-1] {
+			next, ok := node[p].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[p] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = v
+	}
+	if b, err = yaml.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // newDevStack starts the all-in-one `s3kms dev` (SQLite) as a process.

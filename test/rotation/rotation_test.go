@@ -24,7 +24,7 @@ func TestRotationE2E(t *testing.T) {
 	if !rotateHasBucket(t, s3kmsBinary(t)) {
 		t.Skip("`s3kms admin key rotate` has no --bucket flag yet: the rotation slices (kms, job) are not merged")
 	}
-	rotationScenario(t, newServeStack(t, pgtest.Shared(t)), *objectsFlag)
+	rotationScenario(t, newServeStack(t, pgtest.Shared(t), nil), *objectsFlag)
 }
 
 // TestRotationE2EDev is the same on the all-in-one `s3kms dev` (SQLite)
