@@ -49,6 +49,7 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 	}
 	requireCommand(t, st, "admin key rotate", "--bucket", "--config", "--wait")
 	requireCommand(t, st, "admin key version deactivate", "--bucket", "--version", "--force")
+	requireCommand(t, st, "admin key version activate", "--bucket", "--version")
 
 	const namedKey = "rotation-named"
 	if _, err := st.cli("key", "create", namedKey); err != nil {
@@ -77,6 +78,13 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 	t.Logf("admin key rotate --bucket: %s", strings.TrimSpace(out))
 	j := newestJob(t, st, keyID, before)
 	t.Logf("job %s: %+v", j.ID, j.Raw)
+	// While objects depend on version 1, it cannot be deactivated
+	// without --force. (The count only falls: if it is above zero after
+	// the command, it was during it.)
+	_, err = st.cli("key", "version", "deactivate", "--bucket", d.Bucket, "--version", "1", "--config", st.s3Config)
+	if below, _ := sealedBelow(t, meta, keyID, 2); err == nil && below > 0 {
+		t.Errorf("version 1 was deactivated while %d sealed keys depend on it", below)
+	}
 
 	// Kill the S3 node with SIGKILL once the job has done some but not
 	// all of its work.
@@ -190,6 +198,47 @@ func rotationScenario(t *testing.T, st *stack, n int) {
 		t.Fatalf("uploads begun before the rotation: %v", err)
 	}
 	verifyAll(t, d, c, "after destroying versions 1 and 2")
+	forceDeactivate(t, st, meta, c)
+}
+
+// forceDeactivate checks what --force means: on a bucket whose objects
+// still depend on version 1 (its key rotated by id without --config: the
+// KMS only, no job), deactivate refuses, --force deactivates and the
+// objects no longer read; activate makes them readable again. (A sweep
+// of the S3 node falling in the second between rotate and deactivate
+// would start a job and spoil the check.)
+func forceDeactivate(t *testing.T, st *stack, meta s3node.MetadataStore, c *s3.Client) {
+	ctx := context.Background()
+	d := newDataset("rotation-force", "")
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &d.Bucket}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		o, err := d.put(ctx, c, "f/"+strconv.Itoa(i), sseS3, body(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Objects = append(d.Objects, o)
+	}
+	if _, err := st.cli("key", "rotate", bucketKeyID(t, meta, d.Bucket)); err != nil {
+		t.Fatal(err)
+	}
+	deactivate := []string{"key", "version", "deactivate", "--bucket", d.Bucket, "--version", "1", "--config", st.s3Config}
+	if _, err := st.cli(deactivate...); err == nil {
+		t.Fatal("version 1 was deactivated without --force while 3 objects depend on it")
+	}
+	out, err := st.cli(append(deactivate, "--force")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("deactivate --force:\n%s", out)
+	if failed, _ := d.verify(ctx, c, 1); failed != len(d.Objects) {
+		t.Errorf("%d of %d objects sealed under a deactivated version still read", len(d.Objects)-failed, len(d.Objects))
+	}
+	if _, err := st.cli("key", "version", "activate", "--bucket", d.Bucket, "--version", "1", "--config", st.s3Config); err != nil {
+		t.Fatal(err)
+	}
+	verifyAll(t, d, c, "after activating version 1 again")
 }
 
 // s3Client returns an SDK client for the stack's S3 node.
