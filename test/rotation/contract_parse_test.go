@@ -43,6 +43,23 @@ func TestParseJobs(t *testing.T) {
 	}
 }
 
+func TestNewest(t *testing.T) {
+	for _, tc := range []struct {
+		ids  []string
+		want string
+	}{
+		{[]string{"9", "10", "2"}, "10"}, {[]string{"12", "11"}, "12"}, {[]string{"b", "a"}, "b"},
+	} {
+		var jobs []job
+		for _, id := range tc.ids {
+			jobs = append(jobs, job{ID: id})
+		}
+		if got := newest(jobs).ID; got != tc.want {
+			t.Errorf("newest(%v) = %s, want %s", tc.ids, got, tc.want)
+		}
+	}
+}
+
 func TestJobFinished(t *testing.T) {
 	for _, tc := range []struct {
 		state     string

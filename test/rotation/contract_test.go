@@ -337,7 +337,7 @@ func waitJob(t testing.TB, st *stack, id string, stall time.Duration, each func(
 // newestJob returns the job for keyID of `admin job list --config
 // --json` not in before (by id), failing the test unless there is one.
 // Jobs that name another key (field key_id) are left out; of several
-// (the node's sweeper may have started one too), the last listed wins.
+// (the node's sweeper may have started one too), the newest wins.
 func newestJob(t testing.TB, st *stack, keyID string, before map[string]bool) job {
 	t.Helper()
 	out, err := st.cli("job", "list", "--config", st.s3Config, "--json")
@@ -358,9 +358,23 @@ func newestJob(t testing.TB, st *stack, keyID string, before map[string]bool) jo
 		t.Fatalf("admin job list: no new job for %s after `admin key rotate`:\n%s", keyID, out)
 	}
 	if len(fresh) > 1 {
-		t.Logf("admin job list: %d new jobs for %s, following the last listed", len(fresh), keyID)
+		t.Logf("admin job list: %d new jobs for %s, following the newest", len(fresh), keyID)
 	}
-	return fresh[len(fresh)-1]
+	return newest(fresh)
+}
+
+// newest returns the job with the highest id (numeric ids compared as
+// numbers), or the first listed when ids are not numbers.
+func newest(jobs []job) job {
+	best := jobs[0]
+	for _, j := range jobs[1:] {
+		a, err1 := strconv.ParseInt(j.ID, 10, 64)
+		b, err2 := strconv.ParseInt(best.ID, 10, 64)
+		if err1 == nil && err2 == nil && a > b {
+			best = j
+		}
+	}
+	return best
 }
 
 // jobIDs returns the ids of the jobs `admin job list` shows now.
