@@ -57,10 +57,18 @@ var (
 	binErr  error
 )
 
-// s3kmsBinary builds ./cmd/s3kms once for the test binary and returns its
-// path.
+// EnvBinary names the environment variable that points the tests at an
+// s3kms binary instead of building ./cmd/s3kms (e.g. a release build, or
+// one built from another branch).
+const EnvBinary = "S3KMS_ROTATION_BIN"
+
+// s3kmsBinary builds ./cmd/s3kms once for the test binary (or takes
+// $S3KMS_ROTATION_BIN) and returns its path.
 func s3kmsBinary(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv(EnvBinary); p != "" {
+		return p
+	}
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "s3kms-rotation-bin-")
 		if binErr != nil {
