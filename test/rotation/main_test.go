@@ -19,6 +19,14 @@
 //	go test -count=1 -v -timeout 30m ./test/rotation                       # N=10000
 //	S3KMS_ROTATION_N=2000 go test -count=1 -v ./test/rotation -run 'E2E'   # smaller
 //	make rewrapbench                                                         # figures (100,000 objects)
+//
+// S3KMS_ROTATION_BIN=/path/to/s3kms runs them against that binary instead
+// of building ./cmd/s3kms; S3KMS_TEST_POSTGRES points them at an existing
+// PostgreSQL (see internal/pgtest).
+//
+// A node killed during a job holds the job's lease until it expires (one
+// minute by default in s3node/rewrap): the restarted node resumes the job
+// after that, which is most of the end-to-end tests' run time.
 package rotation
 
 import (
