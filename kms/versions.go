@@ -20,7 +20,8 @@ import (
 // is checked on every open of a version other than the current one, from
 // the key store, so that every KMS node refuses it at once, also with
 // the root in its cache (the node that changed the state evicts it).
-// Policy: deactivate and activate need OpState, destroy needs OpDelete.
+// Policy: deactivate and activate need OpState, destroy needs OpDelete
+// and OpState (see policy.go).
 
 // errNotDue is RotateDue's way out of an update whose key is no longer
 // due (another node rotated it first, or its period changed).
@@ -54,11 +55,14 @@ func (s *Service) SetVersionState(ctx context.Context, id string, version int, t
 // DestroyVersion erases the material of version of key id, which must be
 // deactivated and not current (EState). Whatever is still sealed under it
 // can never be opened again. Destroying a destroyed version changes
-// nothing. Audited as key.version.destroy.
+// nothing. Needs OpDelete and OpState. Audited as key.version.destroy.
 func (s *Service) DestroyVersion(ctx context.Context, id string, version int) (v KeyVersion, err error) {
 	o := op{name: "key.version.destroy", keyID: id, version: version}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, OpDelete, id); err != nil {
+		return KeyVersion{}, err
+	}
+	if err := s.authorize(ctx, OpState, id); err != nil {
 		return KeyVersion{}, err
 	}
 	return s.changeVersion(ctx, id, version, StateDestroyed)

@@ -140,13 +140,31 @@ func TestVersionStates(t *testing.T) {
 
 func TestVersionStatePolicy(t *testing.T) {
 	h := newHarness(t, 16)
+	deleter := kms.WithIdentity(context.Background(), otherID)
+	policy, err := kms.NewPolicy([]kms.PolicyEntry{
+		{Name: "admin", Identities: []kms.Identity{adminID}, Allow: []kms.Rule{{Ops: []kms.Op{kms.OpAll}, Keys: []string{"*"}}}},
+		{Name: "deleter", Identities: []kms.Identity{otherID}, Allow: []kms.Rule{{Ops: []kms.Op{kms.OpDelete}, Keys: []string{"*"}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc2, err := kms.New(kms.Config{Store: h.store.KeyStore(), Audit: h.store.AuditLog(), Protector: h.prot, Policy: policy, Now: h.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.create(t, "bucket/p", kms.PurposeBucketRoot)
 	if _, err := h.svc.RotateKey(h.admin, "bucket/p"); err != nil {
 		t.Fatal(err)
 	}
 	// The S3 node may rewrap but not retire versions.
-	_, err := h.svc.SetVersionState(h.node, "bucket/p", 1, kms.StateDeactivated)
+	_, err = h.svc.SetVersionState(h.node, "bucket/p", 1, kms.StateDeactivated)
 	wantCode(t, "node deactivates", err, kms.EForbidden)
+	if _, err := h.svc.SetVersionState(h.admin, "bucket/p", 1, kms.StateDeactivated); err != nil {
+		t.Fatal(err)
+	}
+	// "delete" alone does not destroy a version.
+	_, err = svc2.DestroyVersion(deleter, "bucket/p", 1)
+	wantCode(t, "delete-only identity destroys", err, kms.EForbidden)
 	_, err = h.svc.DestroyVersion(h.node, "bucket/p", 1)
 	wantCode(t, "node destroys", err, kms.EForbidden)
 	_, err = h.svc.SetRotation(h.node, "bucket/p", 24*time.Hour)
