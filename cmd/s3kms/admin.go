@@ -178,10 +178,8 @@ func newAdminKeyCmd(f *adminFlags) *cobra.Command {
 	})
 	schedule.Flags().IntVar(&days, "days", 30, "waiting period in days (7 to 30)")
 
-	cmd.AddCommand(createCmd, listCmd,
-		keyAction("show", "Show a key and its versions", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
-			return c.GetKey(cmd.Context(), id)
-		}),
+	// show, version and rotation: adminversion.go.
+	cmd.AddCommand(createCmd, listCmd, newKeyShowCmd(f), newKeyVersionCmd(f), newKeyRotationCmd(f),
 		keyAction("rotate", "Add a root version that new data keys use at once", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
 			return c.RotateKey(cmd.Context(), id)
 		}),
