@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3kms/s3kms/migrations"
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/rewrap"
 	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
@@ -104,4 +105,8 @@ func TestSealedQueriesAreIndexDriven(t *testing.T) {
 			t.Errorf("plan:\n%s\nwant %s, no temporary b-tree", p, tc.want)
 		}
 	}
+}
+
+func TestRewrapJobs(t *testing.T) {
+	storagetest.ExerciseRewrapJobs(t, func(t *testing.T) rewrap.JobStore { return migrated(t).S3Store() })
 }

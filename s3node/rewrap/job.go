@@ -1,0 +1,104 @@
+// Package rewrap is the S3 node's key-rotation job engine (issue 7): after
+// a KMS key is rotated, a rewrap job re-seals every object version's and
+// multipart upload's sealed key that still depends on an older root-key
+// version of that key, so that the older versions can be deactivated and
+// destroyed.
+//
+// Jobs live in the S3 metadata database (migration 0010_rewrap_jobs,
+// JobStore), shared by every node. A Worker in each node claims a pending
+// job, or a running one whose lease expired (its node crashed), renews the
+// lease at every page, and persists its counters and cursor per page, so
+// any node resumes where another stopped. A Sweeper in each node creates
+// a job by itself when it finds rows sealed under a version older than a
+// key's current one (automatic rotation in the KMS, or a rotation made
+// without --config).
+//
+// Each page of rows is rewrapped with one KMS RewrapBatch call, with the
+// encryption context the node sealed the key with; each row is then
+// replaced by compare-and-set (s3node.SealedKeyStore.ResealKey), so a
+// concurrent PUT, DELETE or COPY always wins and nothing is lost. Passes
+// over the key's rows repeat until CountSealed finds none below the
+// target version.
+package rewrap
+
+import (
+	"context"
+	"time"
+)
+
+// State is the state of a Job.
+type State string
+
+// States of a job. pending and running are active: a key has at most one
+// active job.
+const (
+	Pending   State = "pending"
+	Running   State = "running"
+	Done      State = "done"
+	Failed    State = "failed"
+	Cancelled State = "cancelled"
+)
+
+// Active reports whether a job in state s may still change.
+func (s State) Active() bool { return s == Pending || s == Running }
+
+// KindRewrap is the kind of the jobs this package runs.
+const KindRewrap = "rewrap"
+
+// Job is a rewrap job as stored. Counters count rows (object versions
+// and uploads); they accumulate over passes.
+type Job struct {
+	ID            int64
+	Kind          string // KindRewrap
+	KeyID         string // a bucket root key "bucket/<id>" or a named SSE-KMS key
+	TargetVersion int    // rows below this root-key version are rewrapped
+	State         State
+	Total         int64 // rows below the target when the job was created
+	Done          int64 // rows re-sealed
+	Failed        int64 // rows the KMS refused to rewrap
+	Skipped       int64 // rows changed or deleted concurrently
+	Pass          int   // passes started
+	Cursor        Cursor
+	LeaseOwner    string
+	LeaseExpires  time.Time
+	CreatedAt     time.Time
+	StartedAt     time.Time // zero until first claimed
+	UpdatedAt     time.Time
+	FinishedAt    time.Time // zero while active
+	LastError     string    // why the job failed, or the last row error; never key material
+}
+
+// Cursor is where a pass goes on: Kind is "object" or "upload" (the
+// s3node.SealedKind being listed; "" for a pass not started), Version and
+// ID the last row done.
+type Cursor struct {
+	Kind    string
+	Version int
+	ID      int64
+}
+
+// JobStore keeps rewrap jobs; storage/sqlite and storage/postgres
+// implement it on the S3 metadata database, and storagetest.
+// ExerciseRewrapJobs checks them. Errors are *s3node.Error.
+type JobStore interface {
+	// CreateJob records a pending job for keyID with target version
+	// target and total rows, and returns it with created true. When the
+	// key has an active job already, it raises that job's target version
+	// to target if lower and returns it with created false.
+	CreateJob(ctx context.Context, keyID string, target int, total int64, now time.Time) (j Job, created bool, err error)
+	// GetJob returns job id, or ENotFound.
+	GetJob(ctx context.Context, id int64) (Job, error)
+	// ListJobs returns up to limit jobs, newest first.
+	ListJobs(ctx context.Context, limit int) ([]Job, error)
+	// ClaimJob gives owner the oldest pending job, or a running one whose
+	// lease expired before now, with a lease until now+lease, in state
+	// running. ENotFound when there is none.
+	ClaimJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (Job, error)
+	// SaveJob writes j's state, counters, cursor, pass and last error if
+	// j.LeaseOwner still holds the job's lease, renewing it until
+	// now+lease (a final state releases it), and returns the stored
+	// target version (CreateJob may have raised it). EConflict when the
+	// lease was lost (another node took the job over, or it was
+	// cancelled); ENotFound when the job is gone.
+	SaveJob(ctx context.Context, j Job, now time.Time, lease time.Duration) (target int, err error)
+}
