@@ -101,4 +101,9 @@ type JobStore interface {
 	// lease was lost (another node took the job over, or it was
 	// cancelled); ENotFound when the job is gone.
 	SaveJob(ctx context.Context, j Job, now time.Time, lease time.Duration) (target int, err error)
+	// OldestSealed returns, for every KMS key some object version or
+	// upload has a sealed key depending on, the lowest root-key version
+	// one depends on (the sweeper's question), reading one index entry
+	// per key rather than the rows.
+	OldestSealed(ctx context.Context) (map[string]int, error)
 }

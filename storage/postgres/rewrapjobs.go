@@ -102,3 +102,26 @@ func (s *S3Store) SaveJob(ctx context.Context, j rewrap.Job, now time.Time, leas
 	}
 	return 0, s3node.Errorf(s3node.EConflict, "", "rewrap job %d: lease lost", j.ID)
 }
+
+// OldestSealed returns the lowest root-key version each KMS key's rows
+// depend on.
+func (s *S3Store) OldestSealed(ctx context.Context) (map[string]int, error) {
+	rs, err := s.db.pool.Query(ctx, rows.OldestSealedQuery)
+	if err != nil {
+		return nil, s.fail(err, "find oldest sealed versions")
+	}
+	defer rs.Close()
+	out := make(map[string]int)
+	for rs.Next() {
+		var id string
+		var v int
+		if err := rs.Scan(&id, &v); err != nil {
+			return nil, s.fail(err, "find oldest sealed versions")
+		}
+		rows.MergeOldest(out, id, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.fail(err, "find oldest sealed versions")
+	}
+	return out, nil
+}

@@ -106,3 +106,26 @@ func (s *S3Store) SaveJob(ctx context.Context, j rewrap.Job, now time.Time, leas
 	})
 	return target, err
 }
+
+// OldestSealed returns the lowest root-key version each KMS key's rows
+// depend on.
+func (s *S3Store) OldestSealed(ctx context.Context) (map[string]int, error) {
+	rs, err := s.db.read.QueryContext(ctx, rows.OldestSealedQuery)
+	if err != nil {
+		return nil, s.fail(err, "find oldest sealed versions")
+	}
+	defer rs.Close()
+	out := make(map[string]int)
+	for rs.Next() {
+		var id string
+		var v int
+		if err := rs.Scan(&id, &v); err != nil {
+			return nil, s.fail(err, "find oldest sealed versions")
+		}
+		rows.MergeOldest(out, id, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.fail(err, "find oldest sealed versions")
+	}
+	return out, nil
+}

@@ -63,3 +63,26 @@ func ScanJob(r Scanner) (rewrap.Job, error) {
 	j.UpdatedAt, j.FinishedAt = fromMillis(updated), fromMillis(finished)
 	return j, nil
 }
+
+// OldestSealedQuery is OldestSealed's query, the same on both backends:
+// a skip scan of the *_kms_key indexes (migration 0008), one seek for
+// each distinct key id and one for its lowest version, on each table.
+// Rows: key id, lowest version; a key may come twice (objects, uploads).
+var OldestSealedQuery = oldestSealed("s3_objects") + ` UNION ALL ` + oldestSealed("s3_uploads")
+
+func oldestSealed(table string) string {
+	return `SELECT id, (SELECT min(kms_key_version) FROM ` + table + ` WHERE kms_key_id = k.id) FROM (
+		WITH RECURSIVE k(id) AS (
+			SELECT min(kms_key_id) FROM ` + table + ` WHERE kms_key_id IS NOT NULL
+			UNION ALL
+			SELECT (SELECT min(kms_key_id) FROM ` + table + ` WHERE kms_key_id IS NOT NULL AND kms_key_id > k.id) FROM k WHERE k.id IS NOT NULL
+		) SELECT id FROM k WHERE id IS NOT NULL) k`
+}
+
+// MergeOldest adds a (key id, version) row of OldestSealedQuery to m,
+// keeping the lowest version of each key.
+func MergeOldest(m map[string]int, keyID string, version int) {
+	if v, ok := m[keyID]; !ok || version < v {
+		m[keyID] = version
+	}
+}
