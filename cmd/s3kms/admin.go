@@ -41,7 +41,7 @@ S3KMS_CLIENT_CERT and S3KMS_CLIENT_KEY (source the dev.env that
 	pf.StringVar(&f.keyFile, "key", os.Getenv("S3KMS_CLIENT_KEY"), "client private key [S3KMS_CLIENT_KEY]")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	// `admin user` is `s3 user`: users live in the S3 node's database.
-	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newAdminMasterCmd(f), newUserCmd())
+	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newAdminMasterCmd(f), newUserCmd(), newAdminJobCmd(f))
 	return cmd
 }
 
@@ -182,9 +182,7 @@ func newAdminKeyCmd(f *adminFlags) *cobra.Command {
 		keyAction("show", "Show a key and its versions", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
 			return c.GetKey(cmd.Context(), id)
 		}),
-		keyAction("rotate", "Add a root version that new data keys use at once", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
-			return c.RotateKey(cmd.Context(), id)
-		}),
+		newAdminKeyRotateCmd(f), // adminjob.go: also records the rewrap job
 		keyAction("disable", "Refuse every cryptographic use of a key until enabled", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
 			return c.DisableKey(cmd.Context(), id)
 		}),

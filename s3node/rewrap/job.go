@@ -48,33 +48,33 @@ const KindRewrap = "rewrap"
 // Job is a rewrap job as stored. Counters count rows (object versions
 // and uploads); they accumulate over passes.
 type Job struct {
-	ID            int64
-	Kind          string // KindRewrap
-	KeyID         string // a bucket root key "bucket/<id>" or a named SSE-KMS key
-	TargetVersion int    // rows below this root-key version are rewrapped
-	State         State
-	Total         int64 // rows below the target when the job was created
-	Done          int64 // rows re-sealed
-	Failed        int64 // rows the KMS refused to rewrap
-	Skipped       int64 // rows changed or deleted concurrently
-	Pass          int   // passes started
-	Cursor        Cursor
-	LeaseOwner    string
-	LeaseExpires  time.Time
-	CreatedAt     time.Time
-	StartedAt     time.Time // zero until first claimed
-	UpdatedAt     time.Time
-	FinishedAt    time.Time // zero while active
-	LastError     string    // why the job failed, or the last row error; never key material
+	ID            int64     `json:"id"`
+	Kind          string    `json:"kind"`           // KindRewrap
+	KeyID         string    `json:"key_id"`         // a bucket root key "bucket/<id>" or a named SSE-KMS key
+	TargetVersion int       `json:"target_version"` // rows below this root-key version are rewrapped
+	State         State     `json:"state"`
+	Total         int64     `json:"total"`   // rows below the target when the job was created
+	Done          int64     `json:"done"`    // rows re-sealed
+	Failed        int64     `json:"failed"`  // rows the KMS refused to rewrap, per attempt (each pass retries them)
+	Skipped       int64     `json:"skipped"` // rows changed or deleted concurrently
+	Pass          int       `json:"pass"`    // passes started
+	Cursor        Cursor    `json:"cursor"`
+	LeaseOwner    string    `json:"lease_owner"`
+	LeaseExpires  time.Time `json:"lease_expires"`
+	CreatedAt     time.Time `json:"created_at"`
+	StartedAt     time.Time `json:"started_at"` // zero until first claimed
+	UpdatedAt     time.Time `json:"updated_at"`
+	FinishedAt    time.Time `json:"finished_at"` // zero while active
+	LastError     string    `json:"last_error"`  // why the job failed, or the last row error; never key material
 }
 
 // Cursor is where a pass goes on: Kind is "object" or "upload" (the
 // s3node.SealedKind being listed; "" for a pass not started), Version and
 // ID the last row done.
 type Cursor struct {
-	Kind    string
-	Version int
-	ID      int64
+	Kind    string `json:"kind"`
+	Version int    `json:"version"`
+	ID      int64  `json:"id"`
 }
 
 // JobStore keeps rewrap jobs; storage/sqlite and storage/postgres

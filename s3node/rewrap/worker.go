@@ -34,7 +34,7 @@ const (
 	DefaultRate  = 500              // rows per second
 	DefaultBatch = 250              // rows per page (one RewrapBatch call)
 	DefaultLease = time.Minute      // a crashed node's job is taken over after this
-	DefaultPoll  = 10 * time.Second // how often an idle worker looks for a job
+	DefaultPoll  = 2 * time.Second  // how often an idle worker looks for a job
 	// maxPasses bounds the passes of a job: with bucket keys, writes may
 	// keep sealing under the old version for one cache TTL, and every pass
 	// that makes progress earns another.
