@@ -31,13 +31,13 @@ type KMS interface {
 
 // Defaults of Config.
 const (
-	DefaultRate  = 500              // rows per second
-	DefaultBatch = 250              // rows per page (one RewrapBatch call)
-	DefaultLease = time.Minute      // a crashed node's job is taken over after this
-	DefaultPoll  = 2 * time.Second  // how often an idle worker looks for a job
+	DefaultRate  = 500             // rows per second
+	DefaultBatch = 250             // rows per page (one RewrapBatch call)
+	DefaultLease = time.Minute     // a crashed node's job is taken over after this
+	DefaultPoll  = 2 * time.Second // how often an idle worker looks for a job
 	// maxPasses bounds the passes of a job: with bucket keys, writes may
-	// keep sealing under the old version for one cache TTL, and every pass
-	// that makes progress earns another.
+	// keep sealing under the old version for one cache TTL (at most 1h,
+	// 720 passes at the default PassDelay).
 	maxPasses = 1000
 )
 
@@ -53,7 +53,7 @@ type Config struct {
 	Logger *slog.Logger
 	// PassDelay is the pause between passes that left rows behind (rows
 	// written under the old version by a bucket-key cache meanwhile);
-	// default 1s.
+	// default 5s.
 	PassDelay time.Duration
 	// Now is the clock of leases; default time.Now.
 	Now func() time.Time
@@ -88,7 +88,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Poll = DefaultPoll
 	}
 	if cfg.PassDelay <= 0 {
-		cfg.PassDelay = time.Second
+		cfg.PassDelay = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -144,27 +144,39 @@ func (w *Worker) RunOnce(ctx context.Context) (ran bool, err error) {
 var kinds = []s3node.SealedKind{s3node.SealedObject, s3node.SealedUpload}
 
 // run runs job j, which this worker holds, until it ends or an error.
+//
+// A pass lists every row of the key below the target, objects then
+// uploads. After a pass, the job is done when CountSealed finds no row
+// below the target. Rows may still be there: written under the old
+// version since the pass listed (a node's bucket-key cache seals under
+// the version it cached, for up to encryption.bucket_key_ttl), or refused
+// by the KMS. The job fails only when a pass listed rows and none of them
+// was re-sealed or found changed (the KMS refused them all); otherwise
+// another pass follows, up to maxPasses.
 func (w *Worker) run(ctx context.Context, j *Job) error {
 	for {
-		doneAtStart := j.Done
+		// listed and moved are this pass's rows listed, and re-sealed or
+		// skipped; -1: resumed mid-pass, what came before is unknown.
+		listed, movedAtStart := int64(-1), int64(-1)
 		if j.Cursor.Kind == "" {
 			j.Pass++
 			j.Cursor = Cursor{Kind: string(s3node.SealedObject)}
+			listed, movedAtStart = 0, j.Done+j.Skipped
 			if err := w.save(ctx, j); err != nil {
 				return err
 			} else if j.Pass > maxPasses {
 				return w.finish(ctx, j, Failed, fmt.Sprintf("rows still sealed below version %d after %d passes", j.TargetVersion, maxPasses))
 			}
-		} else {
-			doneAtStart = -1 // resumed mid-pass: what came before is unknown
 		}
 		for i, kind := range kinds {
 			if string(kind) != j.Cursor.Kind {
 				continue
 			}
-			if err := w.pass(ctx, j, kind); err != nil {
+			n, err := w.pass(ctx, j, kind)
+			if err != nil {
 				return err
 			}
+			listed += n
 			if i+1 < len(kinds) {
 				j.Cursor = Cursor{Kind: string(kinds[i+1])}
 			}
@@ -177,8 +189,8 @@ func (w *Worker) run(ctx context.Context, j *Job) error {
 		if left == 0 {
 			return w.finish(ctx, j, Done, "")
 		}
-		if j.Done == doneAtStart {
-			reason := fmt.Sprintf("%d rows still sealed below version %d and a pass made no progress", left, j.TargetVersion)
+		if movedAtStart >= 0 && listed > 0 && j.Done+j.Skipped == movedAtStart {
+			reason := fmt.Sprintf("%d rows still sealed below version %d: the last pass re-sealed none of the %d it listed", left, j.TargetVersion, listed)
 			if j.LastError != "" {
 				reason += "; last error: " + j.LastError
 			}
@@ -196,29 +208,32 @@ func (w *Worker) run(ctx context.Context, j *Job) error {
 }
 
 // pass rewraps the rows of kind below the target, page by page from the
-// job's cursor, saving the job after each page.
-func (w *Worker) pass(ctx context.Context, j *Job, kind s3node.SealedKind) error {
+// job's cursor, saving the job after each page, and returns how many rows
+// it listed.
+func (w *Worker) pass(ctx context.Context, j *Job, kind s3node.SealedKind) (int64, error) {
+	var listed int64
 	for {
 		after := s3node.SealedCursor{Version: j.Cursor.Version, ID: j.Cursor.ID}
 		rows, err := w.cfg.Store.ListSealed(ctx, kind, j.KeyID, j.TargetVersion, after, w.cfg.Batch)
 		if err != nil {
-			return err
+			return listed, err
 		}
+		listed += int64(len(rows))
 		if len(rows) > 0 {
 			if err := w.limiter.wait(ctx, len(rows)); err != nil {
-				return err
+				return listed, err
 			}
 			if err := w.page(ctx, j, rows); err != nil {
-				return err
+				return listed, err
 			}
 			last := rows[len(rows)-1]
 			j.Cursor = Cursor{Kind: string(kind), Version: last.KeyVersion, ID: last.ID}
 			if err := w.save(ctx, j); err != nil {
-				return err
+				return listed, err
 			}
 		}
 		if len(rows) < w.cfg.Batch {
-			return nil
+			return listed, nil
 		}
 	}
 }

@@ -393,3 +393,66 @@ func TestSweeperCreatesJobs(t *testing.T) {
 		t.Fatalf("sweep after the job = %+v, %v", jobs, err)
 	}
 }
+
+// TestJobFollowsBucketKeyCache: with bucket keys, a node keeps sealing
+// new objects under the version it cached until the cache entry expires.
+// A job running meanwhile keeps passing while it makes progress, and rows
+// written after it ended are found by the sweeper, whose job re-seals
+// them: in the end no row is left under the old version.
+func TestJobFollowsBucketKeyCache(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	const bucket = "cached"
+	rootKey := h.bucket(t, bucket, false)
+	want := map[string][]byte{}
+	put := func(key string) {
+		data := body(50)
+		if _, err := h.bk.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data),
+			ServerSideEncryption: s3types.ServerSideEncryptionAes256}); err != nil {
+			t.Error(err)
+			return
+		}
+		want[key] = data
+	}
+	for i := range 20 {
+		put(fmt.Sprintf("before%02d", i))
+	}
+	target := h.rotate(t, rootKey)
+	if _, _, err := rewrap.CreateJob(ctx, h.meta, rootKey, target); err != nil {
+		t.Fatal(err)
+	}
+	w := rewrap.NewWorker(rewrap.Config{Store: h.meta, KMS: h.kms, Owner: "node1", Rate: 200, Batch: 5, PassDelay: 20 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { _, err := w.RunOnce(ctx); done <- err }()
+	for i := range 30 { // still sealed under the cached, old version
+		put(fmt.Sprintf("during%02d", i))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := rewrap.NewSweeper(rewrap.SweeperConfig{Store: h.meta, Current: func(ctx context.Context, keyID string) (int, error) {
+		k, err := h.kms.GetKey(ctx, keyID)
+		return k.CurrentVersion, err
+	}})
+	if _, err := s.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, w)
+	if left := h.below(t, rootKey, target); left != 0 {
+		t.Fatalf("%d rows left below version %d", left, target)
+	}
+	jobs, err := h.meta.ListJobs(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.State != rewrap.Done {
+			t.Fatalf("job %+v not done", j)
+		}
+	}
+	for key, data := range want {
+		get(t, h.bk, bucket, key, "", data, nil)
+		get(t, h.plain, bucket, key, "", data, nil)
+	}
+}
