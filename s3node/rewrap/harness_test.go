@@ -15,12 +15,14 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3kms/s3kms/api/apitest"
+	"github.com/s3kms/s3kms/internal/pgtest"
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/rewrap"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
+	"github.com/s3kms/s3kms/storage/postgres"
 	"github.com/s3kms/s3kms/storage/sqlite"
 )
 
@@ -34,31 +36,69 @@ const (
 // nodes on a real KMS (api/apitest): plain writes through the first,
 // bucket-key envelopes (bucket_key_ttl on) through the second.
 type harness struct {
-	meta  *sqlite.S3Store
+	meta  metaStore
 	kms   *kmsclient.Client // the node's identity
 	admin *kmsclient.Client
 	plain *s3.Client
 	bk    *s3.Client
 }
 
-func newHarness(t *testing.T) *harness {
+// TestMain shares one PostgreSQL server among the tests (internal/pgtest).
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// metaStore is the S3 metadata store with its rewrap jobs, as both
+// backends implement it.
+type metaStore interface {
+	s3node.MetadataStore
+	rewrap.Store
+}
+
+// backends are the metadata stores the worker is tested on.
+var backends = map[string]func(t *testing.T) metaStore{
+	"sqlite": func(t *testing.T) metaStore {
+		ctx := context.Background()
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s3.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db.S3Store()
+	},
+	"postgres": func(t *testing.T) metaStore {
+		ctx := context.Background()
+		db, err := postgres.Open(ctx, pgtest.Shared(t).CreateDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(db.Close)
+		if err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db.S3Store()
+	},
+}
+
+// forEachBackend runs fn on a harness of each metadata backend.
+func forEachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) { fn(t, newHarnessOn(t, backends[name](t))) })
+	}
+}
+
+// newHarness is a harness on SQLite.
+func newHarness(t *testing.T) *harness { return newHarnessOn(t, backends["sqlite"](t)) }
+
+func newHarnessOn(t *testing.T, meta metaStore) *harness {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "s3.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	data, err := blobfs.New(filepath.Join(dir, "data"))
+	data, err := blobfs.New(filepath.Join(t.TempDir(), "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	env, nodeKMS := apitest.NewForS3Node(t, apitest.Options{})
-	h := &harness{meta: db.S3Store(), kms: nodeKMS, admin: env.Client(t, env.Admin)}
+	h := &harness{meta: meta, kms: nodeKMS, admin: env.Client(t, env.Admin)}
 	for _, ttl := range []time.Duration{0, time.Hour} {
 		srv, err := s3api.New(s3api.Config{
 			Meta: h.meta, Data: data, Region: testRegion, KMS: nodeKMS, BucketKeyTTL: ttl,
@@ -175,5 +215,3 @@ func drain(t *testing.T, w *rewrap.Worker) {
 		}
 	}
 }
-
-var _ s3node.SealedKeyStore = (*sqlite.S3Store)(nil)
