@@ -109,6 +109,15 @@ func TestAdminKeyRotateWait(t *testing.T) {
 			t.Fatalf("GET %s = %d %s; want %d", path, resp.StatusCode, b, want)
 		}
 	}
+	resp, err := hc.Get(env["S3KMS_S3_ADMIN_ENDPOINT"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(b, []byte(`s3kms_rewrap_rows_total{result="done"} 2`)) || !bytes.Contains(b, []byte(`s3kms_rewrap_jobs_finished_total{state="done"} 1`)) {
+		t.Fatalf("GET /metrics: %d\n%s", resp.StatusCode, b)
+	}
 	// Without a client certificate: refused at the handshake.
 	anon := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	if resp, err := anon.Get(env["S3KMS_S3_ADMIN_ENDPOINT"] + "/v1/jobs"); err == nil {

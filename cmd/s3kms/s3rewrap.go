@@ -12,20 +12,28 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node/rewrap"
 )
 
 // startRewrap starts the node's rewrap worker and sweeper (key rotation,
-// s3node/rewrap) and, if configured, its admin API, all stopped by ctx
-// and awaited by rt.Close.
+// s3node/rewrap) and, if configured, its admin API (jobs, and the rewrap
+// metrics at /metrics), all stopped by ctx and awaited by rt.Close.
 func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, logger *slog.Logger) error {
 	st, ok := meta.(rewrap.Store)
 	if !ok {
 		return fmt.Errorf("s3: the metadata store %T keeps no rewrap jobs", meta)
 	}
-	w := rewrap.NewWorker(rewrap.Config{Store: st, KMS: kc, Rate: cfg.Rewrap.Rate, Batch: cfg.Rewrap.Batch, Logger: logger})
+	reg := prometheus.NewRegistry()
+	metrics, err := rewrap.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	w := rewrap.NewWorker(rewrap.Config{Store: st, KMS: kc, Rate: cfg.Rewrap.Rate, Batch: cfg.Rewrap.Batch, Logger: logger, Metrics: metrics})
 	rt.wg.Go(func() { w.Run(ctx) })
 	if cfg.Rewrap.SweepInterval > 0 {
 		s := rewrap.NewSweeper(rewrap.SweeperConfig{Store: st, Interval: cfg.Rewrap.SweepInterval, Logger: logger,
@@ -54,8 +62,11 @@ func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, k
 	if err != nil {
 		return err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", rewrap.Handler(st, logger))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	hs := &http.Server{
-		Handler: rewrap.Handler(st, logger),
+		Handler: mux,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

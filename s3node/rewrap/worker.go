@@ -57,6 +57,8 @@ type Config struct {
 	PassDelay time.Duration
 	// Now is the clock of leases; default time.Now.
 	Now func() time.Time
+	// Metrics, if set, count rows, jobs and KMS batch latency.
+	Metrics *Metrics
 }
 
 // Worker runs rewrap jobs. One per node; any number of nodes share the
@@ -273,6 +275,7 @@ func (w *Worker) finish(ctx context.Context, j *Job, state State, reason string)
 	if _, err := w.cfg.Store.SaveJob(ctx, *j, w.cfg.Now(), w.cfg.Lease); err != nil {
 		return err
 	}
+	w.cfg.Metrics.finished(state)
 	level := slog.LevelInfo
 	if state != Done {
 		level = slog.LevelWarn
@@ -344,10 +347,14 @@ func (w *Worker) page(ctx context.Context, j *Job, rows []s3node.SealedRow) erro
 	var results []kms.RewrapResult
 	if len(reqs) > 0 {
 		var err error
+		start := time.Now()
 		if results, err = w.cfg.KMS.RewrapBatch(ctx, reqs); err != nil {
 			return err
 		}
+		w.cfg.Metrics.batchTook(time.Since(start))
 	}
+	done, skipped, failed := j.Done, j.Skipped, j.Failed
+	defer func() { w.cfg.Metrics.addRows(j.Done-done, j.Skipped-skipped, j.Failed-failed) }()
 	for i, r := range rows {
 		if rowReq[i] < 0 {
 			j.Failed++

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/kms"
@@ -354,7 +355,29 @@ func TestJobFailsWithoutProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drain(t, h.worker("node1", 10))
+	reg := prometheus.NewRegistry()
+	metrics, err := rewrap.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(t, rewrap.NewWorker(rewrap.Config{Store: h.meta, KMS: h.kms, Owner: "node1", Metrics: metrics}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failedJobs float64
+	for _, mf := range mfs {
+		if mf.GetName() == "s3kms_rewrap_jobs_finished_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "failed" {
+					failedJobs = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if failedJobs != 1 {
+		t.Fatalf("s3kms_rewrap_jobs_finished_total{state=\"failed\"} = %v, want 1", failedJobs)
+	}
 	end, err := h.meta.GetJob(ctx, j.ID)
 	if err != nil || end.State != rewrap.Failed || end.Failed == 0 || end.LastError == "" || end.FinishedAt.IsZero() {
 		t.Fatalf("job = %+v, %v; want failed with a reason", end, err)
