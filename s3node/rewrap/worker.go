@@ -380,6 +380,11 @@ func (w *Worker) page(ctx context.Context, j *Job, rows []s3node.SealedRow) erro
 			j.Done++
 		case s3node.ENotFound, s3node.EConflict:
 			j.Skipped++ // deleted or rewritten meanwhile; a later pass lists it again if still old
+		case s3node.EInvalid:
+			// The KMS answered with a key the store does not accept for
+			// this row (another key id): leave the row as it is.
+			j.Failed++
+			j.LastError = fmt.Sprintf("%s %d (%s/%s): %v", r.Kind, r.ID, r.Bucket, r.Key, err)
 		default:
 			return err
 		}
