@@ -19,6 +19,15 @@
 // concurrent PUT, DELETE or COPY always wins and nothing is lost. Passes
 // over the key's rows repeat until CountSealed finds none below the
 // target version.
+//
+// Bucket keys (encryption.bucket_key_ttl): a node seals new objects under
+// the bucket data key it cached, of the version current when it cached
+// it, until the entry expires. The cache is not invalidated on rotation
+// (a node learns of it only through the job); instead a job keeps passing
+// while passes make progress, and rows written under the old version
+// after it ended make the sweeper start another. Until the TTL has passed
+// after a rotation, counts of the old version may therefore grow again:
+// wait at least one TTL before deactivating it.
 package rewrap
 
 import (
