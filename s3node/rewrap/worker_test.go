@@ -482,3 +482,61 @@ func TestJobFollowsBucketKeyCache(t *testing.T) {
 		get(t, h.plain, bucket, key, "", data, nil)
 	}
 }
+
+// TestWorkersCooperate runs two nodes' workers (Run) on jobs of several
+// keys at once: every job ends done, each claimed by one node at a time.
+func TestWorkersCooperate(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		targets := map[string]int{}
+		for i := range 4 {
+			bucket := fmt.Sprintf("coop-%d", i)
+			keyID := h.bucket(t, bucket, false)
+			for k := range 15 {
+				if _, err := h.plain.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint(k)),
+					Body: bytes.NewReader([]byte("x")), ServerSideEncryption: s3types.ServerSideEncryptionAes256}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			targets[keyID] = h.rotate(t, keyID)
+			if _, _, err := rewrap.CreateJob(ctx, h.meta, keyID, targets[keyID]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, owner := range []string{"node1", "node2"} {
+			w := rewrap.NewWorker(rewrap.Config{Store: h.meta, KMS: h.kms, Owner: owner, Rate: 1e6, Batch: 4, Poll: 20 * time.Millisecond})
+			wg.Go(func() { w.Run(rctx) })
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			jobs, err := h.meta.ListJobs(ctx, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			active := 0
+			for _, j := range jobs {
+				if j.State.Active() {
+					active++
+				} else if j.State != rewrap.Done || j.Done != 15 || j.Skipped != 0 {
+					t.Errorf("job %+v", j)
+				}
+			}
+			if active == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d jobs still active", active)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		for keyID, target := range targets {
+			if left := h.below(t, keyID, target); left != 0 {
+				t.Errorf("%s: %d rows left", keyID, left)
+			}
+		}
+	})
+}
