@@ -100,8 +100,8 @@ type JobStore interface {
 	// ListJobs returns up to limit jobs, newest first.
 	ListJobs(ctx context.Context, limit int) ([]Job, error)
 	// ClaimJob gives owner the oldest pending job, or a running one whose
-	// lease expired before now, with a lease until now+lease, in state
-	// running. ENotFound when there is none.
+	// lease expired (expiry at or before now), with a lease until
+	// now+lease, in state running. ENotFound when there is none.
 	ClaimJob(ctx context.Context, owner string, now time.Time, lease time.Duration) (Job, error)
 	// SaveJob writes j's state, counters, cursor, pass and last error if
 	// j.LeaseOwner still holds the job's lease, renewing it until

@@ -73,7 +73,7 @@ func (s *S3Store) ClaimJob(ctx context.Context, owner string, now time.Time, lea
 	j, err := rows.ScanJob(s.db.pool.QueryRow(ctx, `UPDATE s3_rewrap_jobs SET state = 'running', lease_owner = $1,
 			lease_expires = $3, updated_at = $2, started_at = CASE WHEN started_at = 0 THEN $2 ELSE started_at END
 		WHERE id = (SELECT id FROM s3_rewrap_jobs
-			WHERE state = 'pending' OR (state = 'running' AND lease_expires < $2) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+			WHERE state = 'pending' OR (state = 'running' AND lease_expires <= $2) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+rows.JobCols, owner, rows.Millis(now), rows.Millis(now.Add(lease))))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return rewrap.Job{}, s3node.Errorf(s3node.ENotFound, "", "no rewrap job to claim")

@@ -81,8 +81,8 @@ func ExerciseRewrapJobs(t *testing.T, newStore func(t *testing.T) rewrap.JobStor
 		if err != nil || target != 2 {
 			t.Fatalf("SaveJob = %d, %v", target, err)
 		}
-		// Not expired at t0+61s thanks to the renewal; expired at t0+91s.
-		_, err = s.ClaimJob(ctx, "node3", t0.Add(61*time.Second), lease)
+		// Not expired at t0+60s thanks to the renewal; expired at t0+91s.
+		_, err = s.ClaimJob(ctx, "node3", t0.Add(60*time.Second), lease)
 		wantCode(t, "claim before any lease expired", err, s3node.ENotFound)
 		// node2's lease expires first, then node1's: takeovers in job order.
 		taken, err := s.ClaimJob(ctx, "node3", t0.Add(91*time.Second), lease)
