@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/kms"
@@ -57,10 +58,7 @@ func (s *Server) getKey(r *http.Request) (any, error) {
 	}
 	vs := make([]wire.KeyVersion, len(info.Versions))
 	for i, v := range info.Versions {
-		vs[i] = wire.KeyVersion{
-			Version: v.Version, Protector: v.Protector, MasterKeyID: v.MasterKeyID,
-			CreatedAt: v.CreatedAt.UTC(), DestroyedAt: utcPtr(v.DestroyedAt),
-		}
+		vs[i] = versionToWire(v)
 	}
 	return keyToWire(info.Key, vs), nil
 }
@@ -143,5 +141,20 @@ func keyToWire(k kms.Key, versions []wire.KeyVersion) *wire.Key {
 		Enabled: k.Enabled, CurrentVersion: k.CurrentVersion, Description: k.Description,
 		Owner: k.Owner, CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
 		DeletionDate: utcPtr(k.DeletionDate), Versions: versions,
+		RotationPeriod: rotationPeriod(k.RotationPeriod), NextRotation: utcPtr(k.NextRotation),
+	}
+}
+
+func rotationPeriod(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func versionToWire(v kms.KeyVersion) wire.KeyVersion {
+	return wire.KeyVersion{
+		Version: v.Version, Protector: v.Protector, MasterKeyID: v.MasterKeyID,
+		CreatedAt: v.CreatedAt.UTC(), DestroyedAt: utcPtr(v.DestroyedAt), State: string(v.VersionState()),
 	}
 }

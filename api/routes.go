@@ -47,7 +47,7 @@ type route struct {
 // routes is the route table: every route the server serves, and nothing
 // else. openapi.yaml documents exactly these (TestOpenAPIMatchesRoutes).
 func routes() []route {
-	const get, post = http.MethodGet, http.MethodPost
+	const get, post, put = http.MethodGet, http.MethodPost, http.MethodPut
 	return []route{
 		// Operations, without a client certificate.
 		{method: get, pattern: "/healthz", op: "healthz", timeout: timeoutHealth, handle: (*Server).healthz},
@@ -74,6 +74,10 @@ func routes() []route {
 		{method: post, pattern: "/v1/keys/{id}/schedule-deletion", op: "key.schedule-deletion", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).scheduleDeletion},
 		{method: post, pattern: "/v1/keys/{id}/cancel-deletion", op: "key.cancel-deletion", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).cancelDeletion},
 		{method: post, pattern: "/v1/keys/{id}/destroy", op: "key.destroy", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).destroyKey},
+		{method: post, pattern: "/v1/keys/{id}/versions/{v}/deactivate", op: "key.version.deactivate", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).deactivateVersion},
+		{method: post, pattern: "/v1/keys/{id}/versions/{v}/activate", op: "key.version.activate", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).activateVersion},
+		{method: post, pattern: "/v1/keys/{id}/versions/{v}/destroy", op: "key.version.destroy", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).destroyVersion},
+		{method: put, pattern: "/v1/keys/{id}/rotation", op: "key.rotation", auth: true, maxBody: limitNone, timeout: timeoutAdmin, handle: (*Server).setRotation},
 		{method: get, pattern: "/v1/admin/master", op: "master.status", auth: true, timeout: timeoutList, handle: (*Server).masterStatus},
 		{method: post, pattern: "/v1/admin/master/rotate", op: "master.rotate", auth: true, maxBody: limitNone, timeout: timeoutBatch, handle: (*Server).rotateMaster},
 		{method: get, pattern: "/v1/audit", op: "audit.list", auth: true, timeout: timeoutList, handle: (*Server).listAudit},

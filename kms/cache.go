@@ -125,6 +125,15 @@ func (c *rootCache) evictKey(id string) {
 	}
 }
 
+// evictVersion drops the cached root of version of key id.
+func (c *rootCache) evictVersion(id string, version int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byID[cacheKey{id, version}]; ok {
+		c.removeLocked(el)
+	}
+}
+
 func (c *rootCache) purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()

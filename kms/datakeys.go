@@ -227,6 +227,9 @@ func (s *Service) open(ctx context.Context, sb *sealed.Sealed, ec map[string]str
 	if sb.KeyVersion == 0 || int(sb.KeyVersion) > k.CurrentVersion {
 		return nil, nil, Key{}, Errorf(EDecrypt, "ciphertext names an unknown key version")
 	}
+	if err := s.checkVersion(ctx, &k, int(sb.KeyVersion)); err != nil {
+		return nil, nil, Key{}, err
+	}
 	root, release, err := s.root(ctx, &k, int(sb.KeyVersion))
 	if err != nil {
 		return nil, nil, Key{}, err

@@ -48,6 +48,15 @@
 // changes record the KMIP lifecycle dates and Revocation Reason in the
 // key's Attributes.
 //
+// Each root version has a state of its own (versions.go): active,
+// deactivated (refuses to open and to be rewrapped from; activate it
+// again to undo) or destroyed (material erased; only from deactivated).
+// Only the current version seals, and it is always active.
+// SetVersionState and DestroyVersion retire older versions once nothing
+// is sealed under them any more (the S3 node's rewrap job moves objects
+// to the current version). A key with a RotationPeriod (SetRotation) is
+// rotated by RotateDue, which the server runs next to ReapDeletions.
+//
 // # KMIP attributes
 //
 // Key.Attributes hold what KMIP clients set or the lifecycle records;

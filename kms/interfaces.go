@@ -29,7 +29,8 @@ type KeyStore interface {
 	// byte order of id.
 	ListKeys(ctx context.Context, after string, limit int) ([]Key, error)
 	// UpdateKey replaces the key's mutable fields (state, enabled, current
-	// version, description, deletion date, updated time, attributes) if its stored
+	// version, description, deletion date, updated time, attributes,
+	// rotation period, next rotation) if its stored
 	// revision equals k.Revision, and stores it with k.Revision+1. If add is
 	// not nil the version is inserted in the same transaction. Returns
 	// ENotFound, or EConflict if the revision differs or the version exists.
@@ -45,11 +46,23 @@ type KeyStore interface {
 	// ENotFound if the key does not exist.
 	ListVersions(ctx context.Context, id string) ([]KeyVersion, error)
 	// DestroyVersions erases the wrapped material of every version of the
-	// key and sets their DestroyedAt. Idempotent. Returns ENotFound.
+	// key and sets their DestroyedAt and State (StateDestroyed).
+	// Idempotent. Returns ENotFound.
 	DestroyVersions(ctx context.Context, id string, at time.Time) error
 	// KeysDueForDeletion returns the ids of keys whose DeletionDate is at
 	// or before t and that are not destroyed yet.
 	KeysDueForDeletion(ctx context.Context, t time.Time, limit int) ([]string, error)
+	// SetVersionState moves one version from the state from to the state
+	// to (StateActive, StateDeactivated, StateDestroyed) if its stored
+	// state is from (compare-and-set). To StateDestroyed it also erases
+	// the wrapped material and sets DestroyedAt to at. Returns ENotFound,
+	// EConflict if the stored state is not from, EInvalid if from is
+	// StateDestroyed or a state is not a version state.
+	SetVersionState(ctx context.Context, id string, version int, from, to State, at time.Time) error
+	// KeysDueForRotation returns the ids of keys whose NextRotation is at
+	// or before t and that can rotate (active, enabled, not pending
+	// deletion, not PurposeMaterial), earliest NextRotation first.
+	KeysDueForRotation(ctx context.Context, t time.Time, limit int) ([]string, error)
 
 	// ListVersionsNotUnder returns up to limit versions, not destroyed,
 	// whose MasterKeyID is not masterKeyID and that come after the cursor

@@ -77,6 +77,11 @@ type Key struct {
 	// clients. Set at creation, changed by Service.UpdateAttributes and
 	// the lifecycle methods; KeyStore.UpdateKey stores them.
 	Attributes Attributes
+	// RotationPeriod is the period of automatic rotation, in whole
+	// seconds; 0 when it is off. NextRotation is when the rotation loop
+	// (Service.RotateDue) rotates the key next; nil when off.
+	RotationPeriod time.Duration
+	NextRotation   *time.Time
 }
 
 // Attributes are a key's KMIP attributes that the registry does not model
@@ -237,6 +242,20 @@ type KeyVersion struct {
 	CreatedAt   time.Time
 	// DestroyedAt is set once the version's material has been destroyed.
 	DestroyedAt *time.Time
+	// State is StateActive, StateDeactivated or StateDestroyed (see
+	// Service.SetVersionState). The empty state reads as active.
+	State State
+}
+
+// VersionState returns v's state, StateActive when unset.
+func (v KeyVersion) VersionState() State {
+	switch {
+	case v.DestroyedAt != nil:
+		return StateDestroyed
+	case v.State == "":
+		return StateActive
+	}
+	return v.State
 }
 
 // Key ids are ASCII: letters, digits and ". _ - : /", 1 to 250 bytes, not

@@ -209,33 +209,16 @@ func (s *Service) update(ctx context.Context, id string, change func(k *Key) (*K
 }
 
 // RotateKey adds a root version that becomes current at once. Older
-// versions still decrypt. PurposeMaterial keys are refused (EInvalid).
+// versions still decrypt while active (versions.go). PurposeMaterial keys
+// are refused (EInvalid). A key with a rotation period rotates again
+// automatically a period from now.
 func (s *Service) RotateKey(ctx context.Context, id string) (k Key, err error) {
 	o := op{name: "key.rotate", keyID: id}
 	defer func() { err = s.finish(ctx, o, err) }()
 	if err := s.authorizeKey(ctx, OpRotate, id); err != nil {
 		return Key{}, err
 	}
-	wrapped, err := s.protector.GenerateRoot(ctx)
-	if err != nil {
-		return Key{}, protectorError(err)
-	}
-	k, err = s.update(ctx, id, func(k *Key) (*KeyVersion, error) {
-		if k.Purpose == PurposeMaterial {
-			// Its material is its KMIP client's (KMIP ReKey makes a new
-			// object); a root version is not material.
-			return nil, Errorf(EInvalid, "key %q holds KMIP key material: it has no root versions to rotate", id)
-		}
-		if err := usable(k, false, s.now()); err != nil {
-			return nil, err
-		}
-		k.CurrentVersion++
-		return &KeyVersion{
-			KeyID: id, Version: k.CurrentVersion, Wrapped: wrapped,
-			Protector: s.protector.Kind(), MasterKeyID: s.protector.MasterKeyID(),
-			CreatedAt: s.now().UTC(),
-		}, nil
-	})
+	k, err = s.rotate(ctx, id, false)
 	o.version = k.CurrentVersion
 	return k, err
 }

@@ -12,10 +12,10 @@ type Op string
 const (
 	OpCreate   Op = "create"   // create a key
 	OpRead     Op = "read"     // show and list keys
-	OpRotate   Op = "rotate"   // add a root version
+	OpRotate   Op = "rotate"   // add a root version; set the automatic rotation period
 	OpEnable   Op = "enable"   // enable and disable
-	OpState    Op = "state"    // activate, deactivate (KMIP lifecycle)
-	OpDelete   Op = "delete"   // schedule and cancel deletion, destroy
+	OpState    Op = "state"    // activate, deactivate (KMIP lifecycle); activate and deactivate a root version
+	OpDelete   Op = "delete"   // schedule and cancel deletion, destroy; destroy a root version (with "state")
 	OpGenerate Op = "generate" // generate a data key
 	OpDecrypt  Op = "decrypt"  // decrypt a sealed data key or payload
 	OpRewrap   Op = "rewrap"   // re-seal under the current version
@@ -30,6 +30,13 @@ const (
 	OpAttributes Op = "attributes"
 	OpAll        Op = "*"
 )
+
+// Root-key versions (versions.go) take no operation of their own:
+// deactivating or activating one is a lifecycle change ("state");
+// destroying one needs both "delete" (it destroys material, as destroying
+// a key does) and "state" (it ends a lifecycle), so that an identity with
+// "delete" only — the S3 node, which schedules the deletion of a bucket's
+// key at DeleteBucket — cannot erase a version an operator retired.
 
 var knownOps = map[Op]bool{
 	OpCreate: true, OpRead: true, OpRotate: true, OpEnable: true, OpState: true,

@@ -36,6 +36,7 @@ func (c *clock) add(d time.Duration) {
 type harness struct {
 	svc   *kms.Service
 	store *sqlite.DB
+	prot  kms.Protector
 	clock *clock
 	admin context.Context
 	node  context.Context
@@ -82,7 +83,7 @@ func newHarness(t testing.TB, cacheSize int) *harness {
 	}
 	t.Cleanup(func() { svc.Close() })
 	return &harness{
-		svc: svc, store: db, clock: c,
+		svc: svc, store: db, prot: prot, clock: c,
 		admin: kms.WithIdentity(ctx, adminID),
 		node:  kms.WithIdentity(ctx, nodeID),
 		other: kms.WithIdentity(ctx, otherID),

@@ -211,10 +211,11 @@ func (e *Env) AuditEvents(t testing.TB, f kms.AuditFilter) []kms.AuditEvent {
 
 // S3NodeRules are the policy rules of an S3 node's identity, as `s3kms
 // dev` and deploy/kms.example.yaml grant them: bucket root keys to create,
-// use and schedule for deletion; any other key (SSE-KMS) to use.
+// use, read (the rewrap sweeper asks for their current version) and
+// schedule for deletion; any other key (SSE-KMS) to use and read.
 var S3NodeRules = []kms.Rule{
-	{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpDelete}, Keys: []string{"bucket/*"}},
-	{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap}, Keys: []string{"*"}},
+	{Ops: []kms.Op{kms.OpCreate, kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpRead, kms.OpDelete}, Keys: []string{"bucket/*"}},
+	{Ops: []kms.Op{kms.OpGenerate, kms.OpDecrypt, kms.OpRewrap, kms.OpRead}, Keys: []string{"*"}},
 }
 
 // NewForS3Node starts an Env (New with opts) whose policy also has an

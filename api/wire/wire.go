@@ -140,6 +140,11 @@ type Key struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	DeletionDate   *time.Time `json:"deletion_date,omitempty"`
+	// RotationPeriod is the automatic rotation period (a Go duration,
+	// "8760h0m0s"), NextRotation when the key rotates next; both omitted
+	// when automatic rotation is off.
+	RotationPeriod string     `json:"rotation_period,omitempty"`
+	NextRotation   *time.Time `json:"next_rotation,omitempty"`
 	// Versions is set by GET /v1/keys/{id} only.
 	Versions []KeyVersion `json:"versions,omitempty"`
 }
@@ -151,6 +156,14 @@ type KeyVersion struct {
 	MasterKeyID string     `json:"master_key_id"`
 	CreatedAt   time.Time  `json:"created_at"`
 	DestroyedAt *time.Time `json:"destroyed_at,omitempty"`
+	// State is "active", "deactivated" or "destroyed".
+	State string `json:"state"`
+}
+
+// RotationRequest is the body of PUT /v1/keys/{id}/rotation. Period is a
+// Go duration ("8760h"); "0" turns automatic rotation off.
+type RotationRequest struct {
+	Period string `json:"period"`
 }
 
 // ListKeysResponse answers GET /v1/keys. Next is the value of the after

@@ -41,7 +41,7 @@ S3KMS_CLIENT_CERT and S3KMS_CLIENT_KEY (source the dev.env that
 	pf.StringVar(&f.keyFile, "key", os.Getenv("S3KMS_CLIENT_KEY"), "client private key [S3KMS_CLIENT_KEY]")
 	pf.BoolVar(&f.json, "json", false, "print JSON")
 	// `admin user` is `s3 user`: users live in the S3 node's database.
-	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newAdminMasterCmd(f), newUserCmd())
+	cmd.AddCommand(newAdminKeyCmd(f), newAdminDataKeyCmd(f), newAdminAuditCmd(f), newAdminMasterCmd(f), newUserCmd(), newAdminJobCmd(f))
 	return cmd
 }
 
@@ -178,13 +178,10 @@ func newAdminKeyCmd(f *adminFlags) *cobra.Command {
 	})
 	schedule.Flags().IntVar(&days, "days", 30, "waiting period in days (7 to 30)")
 
-	cmd.AddCommand(createCmd, listCmd,
-		keyAction("show", "Show a key and its versions", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
-			return c.GetKey(cmd.Context(), id)
-		}),
-		keyAction("rotate", "Add a root version that new data keys use at once", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
-			return c.RotateKey(cmd.Context(), id)
-		}),
+	// show, version and rotation: adminversion.go; rotate: adminjob.go
+	// (it also records the rewrap job).
+	cmd.AddCommand(createCmd, listCmd, newKeyShowCmd(f), newKeyVersionCmd(f), newKeyRotationCmd(f),
+		newAdminKeyRotateCmd(f),
 		keyAction("disable", "Refuse every cryptographic use of a key until enabled", func(c *kmsclient.Client, cmd *cobra.Command, id string) (wire.Key, error) {
 			return c.DisableKey(cmd.Context(), id)
 		}),

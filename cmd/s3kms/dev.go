@@ -21,12 +21,13 @@ import (
 
 // devOptions are the flags of `s3kms dev`.
 type devOptions struct {
-	dataDir    string
-	kmsAddr    string
-	kmipAddr   string
-	s3Addr     string
-	s3HTTPAddr string
-	logLvl     string
+	dataDir     string
+	kmsAddr     string
+	kmipAddr    string
+	s3Addr      string
+	s3HTTPAddr  string
+	s3AdminAddr string
+	logLvl      string
 	// The pkcs11 protector instead of a software master key file.
 	hsmModule, hsmToken, hsmPINFile, hsmMasterID string
 }
@@ -68,6 +69,7 @@ A data directory stays with the protector it was created with.`,
 	f.StringVar(&o.kmipAddr, "kmip-addr", "127.0.0.1:5696", "address of the KMIP listener (mutual TLS; empty disables KMIP)")
 	f.StringVar(&o.s3Addr, "s3-addr", "127.0.0.1:9000", "address of the S3 API (HTTPS)")
 	f.StringVar(&o.s3HTTPAddr, "s3-http-addr", "", "also serve the S3 API over plain HTTP on this address (off by default)")
+	f.StringVar(&o.s3AdminAddr, "s3-admin-addr", "127.0.0.1:7374", "address of the S3 node's read-only admin API (rewrap jobs; mutual TLS, admin certificate; empty disables it)")
 	f.StringVar(&o.logLvl, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.hsmModule, "hsm-module", "", "PKCS#11 module: use the pkcs11 protector (with --hsm-token and --hsm-pin-file)")
 	f.StringVar(&o.hsmToken, "hsm-token", "", "label of the PKCS#11 token")
@@ -128,9 +130,10 @@ func devConfig(o devOptions) (config.KMS, *pki.Set, error) {
 		{Name: "s3node", IdentityCerts: []string{s3Cert}, Allow: []config.Rule{
 			// Bucket root keys: made at CreateBucket, scheduled for
 			// deletion at DeleteBucket, used for SSE-S3.
-			{Ops: []string{"create", "generate", "decrypt", "rewrap", "delete"}, Keys: []string{"bucket/*"}},
+			// read: the rewrap sweeper asks for their current version.
+			{Ops: []string{"create", "generate", "decrypt", "rewrap", "read", "delete"}, Keys: []string{"bucket/*"}},
 			// Named keys for SSE-KMS (s3kms admin key create ID).
-			{Ops: []string{"generate", "decrypt", "rewrap"}, Keys: []string{"*"}},
+			{Ops: []string{"generate", "decrypt", "rewrap", "read"}, Keys: []string{"*"}},
 			// User secrets are sealed under s3node/users.
 			{Ops: []string{"encrypt", "decrypt"}, Keys: []string{"s3node/*"}},
 		}},
@@ -253,6 +256,10 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	if a := s3rt.HTTPAddr(); a != "" {
 		env = append(env, [2]string{"S3KMS_S3_HTTP_ENDPOINT", "http://" + dialAddr(a)})
 	}
+	if a := s3rt.AdminAddr(); a != "" {
+		// The admin certificate above is an admin API client certificate.
+		env = append(env, [2]string{"S3KMS_S3_ADMIN_ENDPOINT", "https://" + dialAddr(a)})
+	}
 	if a := rt.KMIPAddr(); a != "" {
 		// host:port; the admin certificate above is a KMIP client
 		// certificate too.
@@ -266,6 +273,9 @@ func runDev(cmd *cobra.Command, o devOptions) error {
 	fmt.Fprintf(out, "s3kms dev is running (data in %s)\n", dir)
 	fmt.Fprintf(out, "  KMS API:  https://%s (mutual TLS)\n", dialAddr(rt.Addr()))
 	fmt.Fprintf(out, "  S3 API:   %s\n", s3URL)
+	if a := s3rt.AdminAddr(); a != "" {
+		fmt.Fprintf(out, "  S3 admin: https://%s (rewrap jobs; mutual TLS, admin certificate)\n", dialAddr(a))
+	}
 	if a := rt.KMIPAddr(); a != "" {
 		fmt.Fprintf(out, "  KMIP:     %s (mutual TLS, admin certificate)\n", dialAddr(a))
 	}
@@ -291,6 +301,9 @@ func devS3Config(o devOptions, dir string, set *pki.Set, kmsURL string) config.S
 	cfg := config.DefaultS3()
 	cfg.Listen = o.s3Addr
 	cfg.HTTPListen = o.s3HTTPAddr
+	if o.s3AdminAddr != "" {
+		cfg.Admin = config.S3Admin{Listen: o.s3AdminAddr, ClientCA: set.CAFile()}
+	}
 	cfg.TLS.Cert, cfg.TLS.Key = set.Files("s3")
 	cfg.Store = config.Store{Driver: "sqlite", Path: filepath.Join(dir, "s3.db")}
 	cfg.DataDir = filepath.Join(dir, "data")

@@ -108,7 +108,7 @@ echo HSM-RESTART-OK`)
 			{append(hsmDevFlags("s3kms-dev"), "--hsm-master-key-id", "other"), "another HSM token or master key"},
 			{[]string{"--hsm-token", softhsmtest.Label}, "go together"},
 		} {
-			_, errOut, code := runCLI(t, append([]string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--kmip-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0"}, tc.args...)...)
+			_, errOut, code := runCLI(t, append([]string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--kmip-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--s3-admin-addr", "127.0.0.1:0"}, tc.args...)...)
 			if code != 1 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("dev %v: exit %d, %q; want %q", tc.args, code, errOut, tc.want)
 			}

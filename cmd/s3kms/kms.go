@@ -230,7 +230,8 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	return rt, nil
 }
 
-// reapLoop destroys keys whose scheduled deletion date has passed.
+// reapLoop destroys keys whose scheduled deletion date has passed and
+// rotates keys whose automatic rotation is due, once a minute.
 func reapLoop(ctx context.Context, svc *kms.Service, logger *slog.Logger) {
 	ctx = kms.WithIdentity(ctx, "system")
 	t := time.NewTicker(time.Minute)
@@ -240,6 +241,11 @@ func reapLoop(ctx context.Context, svc *kms.Service, logger *slog.Logger) {
 			logger.Warn("scheduled key deletion failed; will retry", "err", err)
 		} else if n > 0 {
 			logger.Info("destroyed keys after their waiting period", "count", n)
+		}
+		if n, err := svc.RotateDue(ctx); err != nil {
+			logger.Warn("automatic key rotation failed; will retry", "err", err)
+		} else if n > 0 {
+			logger.Info("rotated keys automatically", "count", n)
 		}
 		select {
 		case <-ctx.Done():

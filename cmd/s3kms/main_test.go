@@ -34,7 +34,7 @@ func startDev(t *testing.T, dir string, extra ...string) map[string]string {
 	var out, errOut syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		args := append([]string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--kmip-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+		args := append([]string{"dev", "--data-dir", dir, "--kms-addr", "127.0.0.1:0", "--kmip-addr", "127.0.0.1:0", "--s3-addr", "127.0.0.1:0", "--s3-admin-addr", "127.0.0.1:0", "--log-level", "warn"}, extra...)
 		done <- run(ctx, args, nil, &out, &errOut)
 	}()
 	t.Cleanup(func() {

@@ -68,6 +68,7 @@ type s3Runtime struct {
 	users   *credentials.Users
 	servers []*http.Server
 	lns     []net.Listener
+	adminLn net.Listener // the admin API's, or nil
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -163,6 +164,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		defer rt.wg.Done()
 		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
 	}()
+	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger); err != nil {
+		return nil, err
+	}
 	return rt, nil
 }
 

@@ -35,7 +35,35 @@ type S3 struct {
 	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
 	// D5, D6).
 	Encryption Encryption `yaml:"encryption"`
-	Log        Log        `yaml:"log"`
+	// Rewrap configures the key-rotation rewrap jobs (s3node/rewrap).
+	Rewrap Rewrap `yaml:"rewrap"`
+	// Admin is the optional read-only admin API of the node (job status).
+	Admin S3Admin `yaml:"admin"`
+	Log   Log     `yaml:"log"`
+}
+
+// Rewrap configures the rewrap worker and sweeper every S3 node runs.
+type Rewrap struct {
+	// Rate bounds the rows (object versions and uploads) a node re-seals
+	// per second, so that foreground requests keep their latency (each row
+	// is a database write; each page one KMS call). Default 500.
+	Rate float64 `yaml:"rate"`
+	// Batch is the rows per page: one KMS RewrapBatch call and one saved
+	// cursor (1 to 1000; default 250).
+	Batch int `yaml:"batch"`
+	// SweepInterval is how often the node looks for rows sealed under a
+	// version older than their key's current one and starts a job for
+	// them (default 1m; 0: never).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
+// S3Admin is the node's read-only admin API: HTTPS with mutual TLS,
+// GET /v1/jobs and GET /v1/jobs/{id}. Off unless Listen is set.
+type S3Admin struct {
+	Listen string `yaml:"listen"`
+	// ClientCA is the CA bundle admin client certificates must chain to.
+	// The server certificate is tls.cert/tls.key.
+	ClientCA string `yaml:"client_ca"`
 }
 
 // Encryption configures server-side encryption on an S3 node.
@@ -100,6 +128,7 @@ func DefaultS3() S3 {
 		UsersKey:   "s3node/users",
 		SweepGrace: time.Hour,
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
+		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -148,6 +177,18 @@ func (c *S3) Validate() error {
 	}
 	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
 		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))
+	}
+	if c.Rewrap.Rate <= 0 {
+		errs = append(errs, fmt.Sprintf("rewrap.rate %v is not above 0", c.Rewrap.Rate))
+	}
+	if b := c.Rewrap.Batch; b < 1 || b > 1000 {
+		errs = append(errs, fmt.Sprintf("rewrap.batch %d is not between 1 and 1000", b))
+	}
+	if c.Rewrap.SweepInterval < 0 {
+		errs = append(errs, "rewrap.sweep_interval is negative")
+	}
+	if c.Admin.Listen != "" && (c.Admin.ClientCA == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
+		errs = append(errs, "admin.listen needs admin.client_ca, tls.cert and tls.key")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %s", strings.Join(errs, "; "))

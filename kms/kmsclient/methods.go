@@ -2,9 +2,11 @@ package kmsclient
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/s3kms/s3kms/api/wire"
 	"github.com/s3kms/s3kms/kms"
@@ -194,6 +196,43 @@ func (c *Client) ScheduleDeletion(ctx context.Context, id string, days int) (wir
 // (POST /v1/keys/{id}/cancel-deletion).
 func (c *Client) CancelDeletion(ctx context.Context, id string) (wire.Key, error) {
 	return c.keyAction(ctx, "CancelDeletion", id, "cancel-deletion", nil)
+}
+
+// SetVersionState deactivates (state "deactivated") or activates again
+// (state "active") a root version of a key
+// (POST /v1/keys/{id}/versions/{v}/deactivate|activate).
+func (c *Client) SetVersionState(ctx context.Context, id string, version int, state string) (wire.KeyVersion, error) {
+	var action string
+	switch state {
+	case "active":
+		action = "activate"
+	case "deactivated":
+		action = "deactivate"
+	default:
+		return wire.KeyVersion{}, fmt.Errorf("kmsclient: a version state is \"active\" or \"deactivated\", not %q", state)
+	}
+	var out wire.KeyVersion
+	err := c.do(ctx, call{name: "SetVersionState", method: http.MethodPost,
+		path: keyPath(id, "versions/"+strconv.Itoa(version)+"/"+action), out: &out})
+	return out, err
+}
+
+// DestroyVersion erases a deactivated root version's material
+// (POST /v1/keys/{id}/versions/{v}/destroy).
+func (c *Client) DestroyVersion(ctx context.Context, id string, version int) (wire.KeyVersion, error) {
+	var out wire.KeyVersion
+	err := c.do(ctx, call{name: "DestroyVersion", method: http.MethodPost,
+		path: keyPath(id, "versions/"+strconv.Itoa(version)+"/destroy"), out: &out})
+	return out, err
+}
+
+// SetRotation sets a key's automatic rotation period; 0 turns it off
+// (PUT /v1/keys/{id}/rotation).
+func (c *Client) SetRotation(ctx context.Context, id string, period time.Duration) (wire.Key, error) {
+	var out wire.Key
+	err := c.do(ctx, call{name: "SetRotation", method: http.MethodPut, path: keyPath(id, "rotation"),
+		in: &wire.RotationRequest{Period: period.String()}, out: &out, idempotent: true})
+	return out, err
 }
 
 // DestroyKey destroys a key's material now; an active key is refused

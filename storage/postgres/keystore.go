@@ -30,7 +30,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 	}
 	err = pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, rows.KeyArgs(k, codec{})...)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 
 func insertVersion(ctx context.Context, tx pgx.Tx, v kms.KeyVersion) error {
 	_, err := tx.Exec(ctx, `INSERT INTO key_versions (`+rows.VersionCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, rows.VersionArgs(v, codec{})...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, rows.VersionArgs(v, codec{})...)
 	return err
 }
 
@@ -103,10 +103,12 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		}
 		// No row: the update below changes nothing and says why.
 		tag, err := tx.Exec(ctx, `UPDATE keys SET state = $3, enabled = $4, current_version = $5,
-				description = $6, deletion_date = $7, updated_at = $8, attributes = $9, revision = revision + 1
+				description = $6, deletion_date = $7, updated_at = $8, attributes = $9,
+				rotation_period = $10, next_rotation = $11, revision = revision + 1
 			WHERE id = $1 AND revision = $2`,
 			k.ID, k.Revision, string(k.State), k.Enabled, k.CurrentVersion,
-			k.Description, k.DeletionDate, k.UpdatedAt, rows.AttributesArg(k))
+			k.Description, k.DeletionDate, k.UpdatedAt, rows.AttributesArg(k),
+			rows.RotationSeconds(k.RotationPeriod), k.NextRotation)
 		if err != nil {
 			return err
 		}
@@ -202,8 +204,8 @@ func (s *KeyStore) ListVersions(ctx context.Context, id string) ([]kms.KeyVersio
 // A version destroyed before keeps its first DestroyedAt.
 func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time) error {
 	tag, err := s.db.pool.Exec(ctx, `UPDATE key_versions
-		SET wrapped = '', destroyed_at = COALESCE(destroyed_at, $2)
-		WHERE key_id = $1`, id, at)
+		SET wrapped = '', destroyed_at = COALESCE(destroyed_at, $2), state = $3
+		WHERE key_id = $1`, id, at, string(kms.StateDestroyed))
 	if err != nil {
 		return s.db.fail(err, "destroy key versions")
 	}
@@ -226,6 +228,56 @@ func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit in
 	ids, err := pgx.CollectRows(rs, pgx.RowTo[string])
 	if err != nil {
 		return nil, s.db.fail(err, "list keys due for deletion")
+	}
+	return ids, nil
+}
+
+// SetVersionState moves version of key id from the state from to the
+// state to (compare-and-set); StateDestroyed also erases the material.
+func (s *KeyStore) SetVersionState(ctx context.Context, id string, version int, from, to kms.State, at time.Time) error {
+	if err := rows.CheckVersionState(from, to); err != nil {
+		return err
+	}
+	// One statement: the row's state is compared and changed atomically.
+	// old is the statement's snapshot; a concurrent change that commits
+	// first makes upd empty (the row is re-checked after its lock).
+	var stored string
+	var changed bool
+	err := s.db.pool.QueryRow(ctx, `WITH old AS (
+			SELECT state FROM key_versions WHERE key_id = $1 AND version = $2
+		), upd AS (
+			UPDATE key_versions SET state = $4,
+				wrapped = CASE WHEN $4 = 'destroyed' THEN ''::bytea ELSE wrapped END,
+				destroyed_at = CASE WHEN $4 = 'destroyed' THEN $5 ELSE destroyed_at END
+			WHERE key_id = $1 AND version = $2 AND state = $3
+			RETURNING 1
+		)
+		SELECT old.state, EXISTS (SELECT 1 FROM upd) FROM old`,
+		id, version, string(from), string(to), at).Scan(&stored, &changed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
+	}
+	if err != nil {
+		return s.db.fail(err, "set key version state")
+	}
+	if !changed {
+		return rows.VersionStateConflict(id, version, from, kms.State(stored))
+	}
+	return nil
+}
+
+// KeysDueForRotation returns the ids of keys due for automatic rotation
+// at t, earliest first. A limit <= 0 means no limit.
+func (s *KeyStore) KeysDueForRotation(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rs, err := s.db.pool.Query(ctx, `SELECT id FROM keys
+		WHERE next_rotation <= $1 AND state = $2 AND enabled AND deletion_date IS NULL AND purpose <> $3
+		ORDER BY next_rotation, id LIMIT $4`, t, string(kms.StateActive), string(kms.PurposeMaterial), sqlLimit(limit))
+	if err != nil {
+		return nil, s.db.fail(err, "list keys due for rotation")
+	}
+	ids, err := pgx.CollectRows(rs, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.db.fail(err, "list keys due for rotation")
 	}
 	return ids, nil
 }

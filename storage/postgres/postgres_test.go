@@ -309,8 +309,8 @@ func TestMigrateNamesBackfill(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range keys {
-			_, err := db.pool.Exec(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, rows.KeyArgs(k, codec{})...)
+			_, err := db.pool.Exec(ctx, `INSERT INTO keys (`+rows.KeyColsBefore0009+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, rows.KeyArgs(k, codec{})[:13]...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3kms/s3kms/migrations"
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/rewrap"
 	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
@@ -181,4 +182,8 @@ func TestSealedQueriesAreIndexDriven(t *testing.T) {
 			t.Errorf("plan does not scan %s:\n%s", tc.index, plan)
 		}
 	}
+}
+
+func TestRewrapJobs(t *testing.T) {
+	storagetest.ExerciseRewrapJobs(t, func(t *testing.T) rewrap.JobStore { return migrated(t).S3Store() })
 }

@@ -26,7 +26,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 	}
 	err = s.db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func (s *KeyStore) CreateKey(ctx context.Context, k kms.Key, v kms.KeyVersion) e
 
 func insertVersion(ctx context.Context, tx *sql.Tx, v kms.KeyVersion) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO key_versions (`+rows.VersionCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, rows.VersionArgs(v, codec{})...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, rows.VersionArgs(v, codec{})...)
 	return err
 }
 
@@ -99,10 +99,12 @@ func (s *KeyStore) UpdateKey(ctx context.Context, k kms.Key, add *kms.KeyVersion
 		}
 		// No row: the update below changes nothing and says why.
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET state = ?, enabled = ?, current_version = ?,
-				description = ?, deletion_date = ?, updated_at = ?, attributes = ?, revision = revision + 1
+				description = ?, deletion_date = ?, updated_at = ?, attributes = ?,
+				rotation_period = ?, next_rotation = ?, revision = revision + 1
 			WHERE id = ? AND revision = ?`,
 			string(k.State), k.Enabled, k.CurrentVersion, k.Description,
-			formatTimePtr(k.DeletionDate), formatTime(k.UpdatedAt), rows.AttributesArg(k), k.ID, k.Revision)
+			formatTimePtr(k.DeletionDate), formatTime(k.UpdatedAt), rows.AttributesArg(k),
+			rows.RotationSeconds(k.RotationPeriod), formatTimePtr(k.NextRotation), k.ID, k.Revision)
 		if err != nil {
 			return err
 		}
@@ -203,8 +205,8 @@ func (s *KeyStore) DestroyVersions(ctx context.Context, id string, at time.Time)
 	var n int64
 	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE key_versions
-			SET wrapped = X'', destroyed_at = COALESCE(destroyed_at, ?)
-			WHERE key_id = ?`, formatTime(at), id)
+			SET wrapped = X'', destroyed_at = COALESCE(destroyed_at, ?), state = ?
+			WHERE key_id = ?`, formatTime(at), string(kms.StateDestroyed), id)
 		if err != nil {
 			return err
 		}
@@ -234,6 +236,54 @@ func (s *KeyStore) KeysDueForDeletion(ctx context.Context, t time.Time, limit in
 	ids, err := collect(rs, rows.ScanString)
 	if err != nil {
 		return nil, mapErr(err, "list keys due for deletion")
+	}
+	return ids, nil
+}
+
+// SetVersionState moves version of key id from the state from to the
+// state to (compare-and-set); StateDestroyed also erases the material.
+func (s *KeyStore) SetVersionState(ctx context.Context, id string, version int, from, to kms.State, at time.Time) error {
+	if err := rows.CheckVersionState(from, to); err != nil {
+		return err
+	}
+	err := s.db.writeTx(ctx, func(tx *sql.Tx) error {
+		var stored string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM key_versions WHERE key_id = ? AND version = ?`,
+			id, version).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return kms.Errorf(kms.ENotFound, "key %q version %d not found", id, version)
+		}
+		if err != nil {
+			return err
+		}
+		if kms.State(stored) != from {
+			return rows.VersionStateConflict(id, version, from, kms.State(stored))
+		}
+		if to == kms.StateDestroyed {
+			_, err = tx.ExecContext(ctx, `UPDATE key_versions SET state = ?, wrapped = X'', destroyed_at = ?
+				WHERE key_id = ? AND version = ?`, string(to), formatTime(at), id, version)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE key_versions SET state = ? WHERE key_id = ? AND version = ?`,
+				string(to), id, version)
+		}
+		return err
+	})
+	return mapErr(err, "set key version state")
+}
+
+// KeysDueForRotation returns the ids of keys due for automatic rotation
+// at t, earliest first. A limit <= 0 means no limit.
+func (s *KeyStore) KeysDueForRotation(ctx context.Context, t time.Time, limit int) ([]string, error) {
+	rs, err := s.db.read.QueryContext(ctx, `SELECT id FROM keys
+		WHERE next_rotation <= ? AND state = ? AND enabled AND deletion_date IS NULL AND purpose <> ?
+		ORDER BY next_rotation, id LIMIT ?`, formatTime(t), string(kms.StateActive),
+		string(kms.PurposeMaterial), sqlLimit(limit))
+	if err != nil {
+		return nil, mapErr(err, "list keys due for rotation")
+	}
+	ids, err := collect(rs, rows.ScanString)
+	if err != nil {
+		return nil, mapErr(err, "list keys due for rotation")
 	}
 	return ids, nil
 }

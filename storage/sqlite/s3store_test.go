@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3kms/s3kms/migrations"
 	"github.com/s3kms/s3kms/s3node"
+	"github.com/s3kms/s3kms/s3node/rewrap"
 	"github.com/s3kms/s3kms/storage/internal/rows"
 	"github.com/s3kms/s3kms/storage/storagetest"
 )
@@ -102,6 +103,36 @@ func TestSealedQueriesAreIndexDriven(t *testing.T) {
 		p := strings.Join(plan, "\n")
 		if !strings.Contains(p, tc.want) || strings.Contains(p, "TEMP B-TREE") {
 			t.Errorf("plan:\n%s\nwant %s, no temporary b-tree", p, tc.want)
+		}
+	}
+}
+
+func TestRewrapJobs(t *testing.T) {
+	storagetest.ExerciseRewrapJobs(t, func(t *testing.T) rewrap.JobStore { return migrated(t).S3Store() })
+}
+
+// OldestSealed seeks the *_kms_key indexes instead of scanning the tables.
+func TestOldestSealedIsIndexDriven(t *testing.T) {
+	db := migrated(t)
+	rs, err := db.read.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+rows.OldestSealedQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var plan []string
+	for rs.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rs.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	p := strings.Join(plan, "\n")
+	t.Logf("plan: %s", p)
+	for _, table := range []string{"s3_objects", "s3_uploads"} {
+		if strings.Contains(p, "SCAN "+table+"\n") || strings.HasSuffix(p, "SCAN "+table) || !strings.Contains(p, table+"_kms_key") {
+			t.Errorf("plan scans %s: %s", table, p)
 		}
 	}
 }

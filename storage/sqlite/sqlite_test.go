@@ -347,8 +347,8 @@ func TestMigrateNamesBackfill(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, k := range keys {
-			_, err := db.write.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyCols+`)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})...)
+			_, err := db.write.ExecContext(ctx, `INSERT INTO keys (`+rows.KeyColsBefore0009+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, rows.KeyArgs(k, codec{})[:13]...)
 			if err != nil {
 				t.Fatal(err)
 			}

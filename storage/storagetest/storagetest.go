@@ -109,11 +109,13 @@ func create(t *testing.T, s Store, k kms.Key) {
 // difference in Wrapped.
 func normKey(k kms.Key) kms.Key {
 	k.CreatedAt, k.UpdatedAt, k.DeletionDate = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), utcPtr(k.DeletionDate)
+	k.NextRotation = utcPtr(k.NextRotation)
 	return k
 }
 
 func normVersion(v kms.KeyVersion) kms.KeyVersion {
 	v.CreatedAt, v.DestroyedAt = v.CreatedAt.UTC(), utcPtr(v.DestroyedAt)
+	v.State = v.VersionState() // "" reads as active
 	if len(v.Wrapped) == 0 {
 		v.Wrapped = nil
 	}
@@ -185,6 +187,10 @@ func ExerciseKeyStore(t *testing.T, newStore func(t *testing.T) Store) {
 		{"Versions", testVersions},
 		{"DestroyVersions", testDestroyVersions},
 		{"KeysDueForDeletion", testKeysDueForDeletion},
+		{"SetVersionState", testSetVersionState},
+		{"SetVersionStateConcurrent", testSetVersionStateConcurrent},
+		{"RotationRoundTrip", testRotationRoundTrip},
+		{"KeysDueForRotation", testKeysDueForRotation},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"VersionsNotUnder", testVersionsNotUnder},
 		{"CountVersionsByMaster", testCountVersionsByMaster},

@@ -3,6 +3,7 @@ package rows
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/s3kms/s3kms/kms"
 )
@@ -10,9 +11,12 @@ import (
 // Columns of keys and key_versions, in ScanKey's and KeyArgs' order and
 // ScanVersion's and VersionArgs' order.
 const (
-	KeyCols = `id, purpose, exportable, state, enabled, current_version,
+	KeyCols = KeyColsBefore0009 + `, rotation_period, next_rotation`
+	// KeyColsBefore0009 are the columns of keys before migration 0009,
+	// the first len of KeyArgs: for tests that fill older schemas.
+	KeyColsBefore0009 = `id, purpose, exportable, state, enabled, current_version,
 	description, owner, created_at, updated_at, deletion_date, revision, attributes`
-	VersionCols = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at`
+	VersionCols = `key_id, version, wrapped, protector, master_key_id, created_at, destroyed_at, state`
 )
 
 // CheckFirstVersion validates CreateKey's arguments and returns v with
@@ -28,8 +32,16 @@ func CheckFirstVersion(k kms.Key, v kms.KeyVersion) (kms.KeyVersion, error) {
 // KeyArgs are k's values for KeyCols.
 func KeyArgs(k kms.Key, c Codec) []any {
 	return []any{k.ID, string(k.Purpose), k.Exportable, string(k.State), k.Enabled, k.CurrentVersion,
-		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision, AttributesArg(k)}
+		k.Description, k.Owner, c.Time(k.CreatedAt), c.Time(k.UpdatedAt), c.NullTime(k.DeletionDate), k.Revision, AttributesArg(k),
+		RotationSeconds(k.RotationPeriod), c.NullTime(k.NextRotation)}
 }
+
+// RotationSeconds is a rotation period as stored in rotation_period: whole
+// seconds.
+func RotationSeconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// VersionStateArg is v's state as stored in key_versions.state.
+func VersionStateArg(v kms.KeyVersion) string { return string(v.VersionState()) }
 
 // AttributesArg is k's Attributes as stored in the attributes column
 // (JSON text).
@@ -47,16 +59,17 @@ func VersionArgs(v kms.KeyVersion, c Codec) []any {
 	if wrapped == nil {
 		wrapped = []byte{} // NOT NULL column; the drivers bind nil as NULL
 	}
-	return []any{v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID, c.Time(v.CreatedAt), c.NullTime(v.DestroyedAt)}
+	return []any{v.KeyID, v.Version, wrapped, v.Protector, v.MasterKeyID, c.Time(v.CreatedAt), c.NullTime(v.DestroyedAt), VersionStateArg(v)}
 }
 
 // ScanKey reads a row of KeyCols.
 func ScanKey(row Scanner, c Codec) (kms.Key, error) {
 	var k kms.Key
 	var purpose, state, attrs string
+	var period int64
 	err := row.Scan(&k.ID, &purpose, &k.Exportable, &state, &k.Enabled, &k.CurrentVersion,
 		&k.Description, &k.Owner, c.ScanTime(&k.CreatedAt), c.ScanTime(&k.UpdatedAt),
-		c.ScanNullTime(&k.DeletionDate), &k.Revision, &attrs)
+		c.ScanNullTime(&k.DeletionDate), &k.Revision, &attrs, &period, c.ScanNullTime(&k.NextRotation))
 	if err != nil {
 		return kms.Key{}, err
 	}
@@ -65,20 +78,39 @@ func ScanKey(row Scanner, c Codec) (kms.Key, error) {
 	}
 	k.Purpose, k.State = kms.Purpose(purpose), kms.State(state)
 	k.CreatedAt, k.UpdatedAt, k.DeletionDate = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), UTC(k.DeletionDate)
+	k.RotationPeriod, k.NextRotation = time.Duration(period)*time.Second, UTC(k.NextRotation)
 	return k, nil
 }
 
 // ScanVersion reads a row of VersionCols.
 func ScanVersion(row Scanner, c Codec) (kms.KeyVersion, error) {
 	var v kms.KeyVersion
+	var state string
 	err := row.Scan(&v.KeyID, &v.Version, &v.Wrapped, &v.Protector, &v.MasterKeyID,
-		c.ScanTime(&v.CreatedAt), c.ScanNullTime(&v.DestroyedAt))
+		c.ScanTime(&v.CreatedAt), c.ScanNullTime(&v.DestroyedAt), &state)
 	if err != nil {
 		return kms.KeyVersion{}, err
 	}
 	if len(v.Wrapped) == 0 {
 		v.Wrapped = nil // destroyed: the same on every backend
 	}
-	v.CreatedAt, v.DestroyedAt = v.CreatedAt.UTC(), UTC(v.DestroyedAt)
+	v.CreatedAt, v.DestroyedAt, v.State = v.CreatedAt.UTC(), UTC(v.DestroyedAt), kms.State(state)
 	return v, nil
+}
+
+// CheckVersionState validates KeyStore.SetVersionState's states.
+func CheckVersionState(from, to kms.State) error {
+	ok := func(s kms.State) bool {
+		return s == kms.StateActive || s == kms.StateDeactivated || s == kms.StateDestroyed
+	}
+	if !ok(from) || !ok(to) || from == kms.StateDestroyed {
+		return kms.Errorf(kms.EInvalid, "invalid key version state change %q to %q", from, to)
+	}
+	return nil
+}
+
+// VersionStateConflict is SetVersionState's error when the stored state
+// is not the expected one.
+func VersionStateConflict(id string, version int, want, stored kms.State) error {
+	return kms.Errorf(kms.EConflict, "key %q version %d is %s, not %s", id, version, stored, want)
 }

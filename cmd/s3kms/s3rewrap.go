@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/kms/kmsclient"
+	"github.com/s3kms/s3kms/s3node/rewrap"
+)
+
+// startRewrap starts the node's rewrap worker and sweeper (key rotation,
+// s3node/rewrap) and, if configured, its admin API (jobs, and the rewrap
+// metrics at /metrics), all stopped by ctx and awaited by rt.Close.
+func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, logger *slog.Logger) error {
+	st, ok := meta.(rewrap.Store)
+	if !ok {
+		return fmt.Errorf("s3: the metadata store %T keeps no rewrap jobs", meta)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := rewrap.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	w := rewrap.NewWorker(rewrap.Config{Store: st, KMS: kc, Rate: cfg.Rewrap.Rate, Batch: cfg.Rewrap.Batch, Logger: logger, Metrics: metrics})
+	rt.wg.Go(func() { w.Run(ctx) })
+	if cfg.Rewrap.SweepInterval > 0 {
+		s := rewrap.NewSweeper(rewrap.SweeperConfig{Store: st, Interval: cfg.Rewrap.SweepInterval, Logger: logger,
+			Current: func(ctx context.Context, keyID string) (int, error) {
+				k, err := kc.GetKey(ctx, keyID)
+				return k.CurrentVersion, err
+			}})
+		rt.wg.Go(func() { s.Run(ctx) })
+	}
+	if cfg.Admin.Listen == "" {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return err
+	}
+	pemCA, err := os.ReadFile(cfg.Admin.ClientCA)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCA) {
+		return fmt.Errorf("admin.client_ca %s: no certificate", cfg.Admin.ClientCA)
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", rewrap.Handler(st, logger))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	hs := &http.Server{
+		Handler: mux,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
+	}
+	rt.servers = append(rt.servers, hs)
+	rt.lns = append(rt.lns, ln)
+	rt.adminLn = ln
+	rt.wg.Go(func() {
+		if err := hs.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("s3 admin server stopped", "addr", cfg.Admin.Listen, "err", err)
+		}
+	})
+	return nil
+}
+
+// AdminAddr is the admin API's address, or "".
+func (rt *s3Runtime) AdminAddr() string {
+	if rt.adminLn == nil {
+		return ""
+	}
+	return rt.adminLn.Addr().String()
+}
