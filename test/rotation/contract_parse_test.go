@@ -88,6 +88,7 @@ func TestVersionCounts(t *testing.T) {
 		{"objects and uploads", `{"id":"bucket/x","versions":[{"version":1,"state":"active","objects":0,"uploads":0},{"version":2,"objects":12,"uploads":1}]}`, map[int]int64{1: 0, 2: 13}},
 		{"wrapped sealed", `{"key":{"versions":[{"version":1,"sealed":3}]}}`, map[int]int64{1: 3}},
 		{"no counts", `{"versions":[{"version":1,"state":"active"}]}`, map[int]int64{}},
+		{"sealed list", `{"versions":[{"version":1},{"version":2},{"version":3}],"sealed":[{"version":3,"objects":13546,"uploads":2},{"version":2,"objects":1}]}`, map[int]int64{1: 0, 2: 1, 3: 13548}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := versionCounts([]byte(tc.in))

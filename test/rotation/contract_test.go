@@ -192,8 +192,21 @@ func versionCounts(b []byte) (map[int]int64, error) {
 	if inner, ok := m["key"].(map[string]any); ok {
 		m = inner
 	}
-	vs, _ := m["versions"].([]any)
 	counts := map[int]int64{}
+	// Counts in the versions, or in a list of their own ("sealed":
+	// [{version, objects, uploads}]) that leaves out versions without
+	// any, which then count 0.
+	vs, _ := m["versions"].([]any)
+	sealed, separate := m["sealed"].([]any)
+	if separate {
+		for _, v := range vs {
+			if vm, ok := v.(map[string]any); ok {
+				num, _ := field(vm, []string{"version", "Version"})
+				counts[int(asInt(num))] = 0
+			}
+		}
+		vs = sealed
+	}
 	for _, v := range vs {
 		vm, ok := v.(map[string]any)
 		if !ok {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3kms/s3kms/internal/pgtest"
 	"github.com/s3kms/s3kms/s3node"
@@ -211,6 +212,10 @@ func forceDeactivate(t *testing.T, st *stack, meta s3node.MetadataStore, c *s3.C
 	ctx := context.Background()
 	d := newDataset("rotation-force", "")
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &d.Bucket}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: &d.Bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
