@@ -33,7 +33,7 @@ func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, k
 	if err != nil {
 		return err
 	}
-	w := rewrap.NewWorker(rewrap.Config{Store: st, KMS: kc, Rate: cfg.Rewrap.Rate, Batch: cfg.Rewrap.Batch, Logger: logger, Metrics: metrics})
+	w := rewrap.NewWorker(rewrap.Config{Store: st, KMS: kc, Rate: cfg.Rewrap.Rate, Batch: cfg.Rewrap.Batch, Lease: cfg.Rewrap.Lease, Logger: logger, Metrics: metrics})
 	rt.wg.Go(func() { w.Run(ctx) })
 	if cfg.Rewrap.SweepInterval > 0 {
 		s := rewrap.NewSweeper(rewrap.SweeperConfig{Store: st, Interval: cfg.Rewrap.SweepInterval, Logger: logger,

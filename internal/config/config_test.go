@@ -251,3 +251,29 @@ func TestLoadPKCS11(t *testing.T) {
 		})
 	}
 }
+
+func TestS3Rewrap(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rw      Rewrap
+		wantErr string
+	}{
+		{"defaults", DefaultS3().Rewrap, ""},
+		{"sweeper off", Rewrap{Rate: 1, Batch: 1, Lease: time.Second}, ""},
+		{"no rate", Rewrap{Rate: 0, Batch: 250, Lease: time.Minute}, "rewrap.rate"},
+		{"batch too large", Rewrap{Rate: 500, Batch: 1001, Lease: time.Minute}, "rewrap.batch"},
+		{"negative sweep", Rewrap{Rate: 500, Batch: 250, SweepInterval: -time.Second, Lease: time.Minute}, "rewrap.sweep_interval"},
+		{"short lease", Rewrap{Rate: 500, Batch: 250, Lease: 500 * time.Millisecond}, "rewrap.lease"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultS3()
+			c.TLS.Cert, c.TLS.Key = "c", "k"
+			c.KMS = KMSClient{Endpoint: "https://kms", CAFile: "ca", Cert: "c", Key: "k"}
+			c.Rewrap = tc.rw
+			err := c.Validate()
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

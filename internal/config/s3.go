@@ -55,6 +55,11 @@ type Rewrap struct {
 	// version older than their key's current one and starts a job for
 	// them (default 1m; 0: never).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// Lease is how long a node holds a job without renewing it (it renews
+	// after every page): a crashed node's job is taken over by another
+	// node, or by itself restarted, once its lease has expired (default
+	// 1m; at least 1s).
+	Lease time.Duration `yaml:"lease"`
 }
 
 // S3Admin is the node's read-only admin API: HTTPS with mutual TLS,
@@ -128,7 +133,7 @@ func DefaultS3() S3 {
 		UsersKey:   "s3node/users",
 		SweepGrace: time.Hour,
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
-		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute},
+		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }
@@ -186,6 +191,9 @@ func (c *S3) Validate() error {
 	}
 	if c.Rewrap.SweepInterval < 0 {
 		errs = append(errs, "rewrap.sweep_interval is negative")
+	}
+	if c.Rewrap.Lease < time.Second {
+		errs = append(errs, fmt.Sprintf("rewrap.lease %v is below 1s", c.Rewrap.Lease))
 	}
 	if c.Admin.Listen != "" && (c.Admin.ClientCA == "" || c.TLS.Cert == "" || c.TLS.Key == "") {
 		errs = append(errs, "admin.listen needs admin.client_ca, tls.cert and tls.key")

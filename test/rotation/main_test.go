@@ -24,9 +24,10 @@
 // of building ./cmd/s3kms; S3KMS_TEST_POSTGRES points them at an existing
 // PostgreSQL (see internal/pgtest).
 //
-// A node killed during a job holds the job's lease until it expires (one
-// minute by default in s3node/rewrap): the restarted node resumes the job
-// after that, which is most of the end-to-end tests' run time.
+// A node killed during a job holds the job's lease until it expires: the
+// restarted node resumes the job after that. The serve stack sets
+// rewrap.lease to 5 s; `s3kms dev` keeps the default minute, which is
+// most of the dev test's run time.
 package rotation
 
 import (

@@ -187,6 +187,9 @@ policies:
 	s3cfg.DataDir = filepath.Join(dir, "data")
 	s3cfg.KMS = config.KMSClient{Endpoint: "https://" + kmsAddr, CAFile: set.CAFile(), Cert: nodeCert, Key: nodeKey}
 	s3cfg.Log.Level = "info"
+	// A killed node's job is taken over when its lease expires: 5 s
+	// rather than the default minute keeps the kill/restart test short.
+	s3cfg.Rewrap.Lease = 5 * time.Second
 	s3Conf := filepath.Join(dir, "s3.yaml")
 	writeFile(t, s3Conf, s3YAML(t, s3cfg, s3Set))
 
