@@ -2,13 +2,9 @@ package pkcs11
 
 import (
 	"bytes"
-	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/s3kms/s3kms/kms"
-	"github.com/s3kms/s3kms/storage/sqlite"
 )
 
 // TestMaterialObjectsThroughService stores KMIP objects with the HSM
@@ -18,30 +14,7 @@ import (
 // master alone exports the same values and opens the data key sealed
 // before.
 func TestMaterialObjectsThroughService(t *testing.T) {
-	ctx := context.Background()
-	admin := kms.Identity(strings.Repeat("a", 64))
-	actx := kms.WithIdentity(ctx, admin)
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kms.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	policy, err := kms.NewPolicy([]kms.PolicyEntry{{Name: "admin", Identities: []kms.Identity{admin},
-		Allow: []kms.Rule{{Ops: []kms.Op{kms.OpAll}, Keys: []string{"*"}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	service := func(p *Protector) *kms.Service {
-		s, err := kms.New(kms.Config{Store: db.KeyStore(), Audit: db.AuditLog(), Protector: p, Policy: policy, CacheSize: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	actx, service := serviceOnSQLite(t)
 	idA, idB := uniq("env-a"), uniq("env-b")
 	cfgA := config(rotateToken)
 	cfgA.MasterKeyID = idA
