@@ -65,6 +65,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newMigrateCmd(),
 		newIdentityCmd(),
+		newCertsCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
