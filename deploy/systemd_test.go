@@ -285,8 +285,12 @@ func TestSystemdExecStart(t *testing.T) {
 		for i := range args[1:] {
 			args[i+1] = sb.rewrite(args[i+1])
 		}
+		sig := u.one(t, "Service", "KillSignal")
+		if signals[sig] == 0 {
+			t.Fatalf("%s: KillSignal %s is not one the services handle", name, sig)
+		}
 		svc[name] = &service{name: name, args: args, env: vars, stop: stop,
-			signal: signals[u.one(t, "Service", "KillSignal")], log: filepath.Join(sb.root, name+".log")}
+			signal: signals[sig], signalName: sig, log: filepath.Join(sb.root, name+".log")}
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(readFile(t, filepath.Join(tlsDir, "ca.crt")))
@@ -328,9 +332,11 @@ type service struct {
 	env    []string
 	stop   time.Duration
 	signal syscall.Signal
-	log    string
-	cmd    *exec.Cmd
-	done   chan error
+	// signalName is the unit's KillSignal.
+	signalName string
+	log        string
+	cmd        *exec.Cmd
+	done       chan error
 }
 
 func (s *service) start(t *testing.T) {
@@ -365,9 +371,9 @@ func (s *service) terminate(t *testing.T) {
 	select {
 	case err := <-s.done:
 		if err != nil {
-			t.Errorf("%s: exit on %v: %v\n%s", s.name, s.signal, err, s.logTail())
+			t.Errorf("%s: exit on %s: %v\n%s", s.name, s.signalName, err, s.logTail())
 		}
-		t.Logf("%s stopped on %v after %v", s.name, s.signal, time.Since(begin).Round(time.Millisecond))
+		t.Logf("%s stopped on %s after %v", s.name, s.signalName, time.Since(begin).Round(time.Millisecond))
 	case <-time.After(s.stop):
 		t.Errorf("%s did not stop within TimeoutStopSec %v", s.name, s.stop)
 		_ = s.cmd.Process.Kill()

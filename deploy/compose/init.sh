@@ -17,6 +17,6 @@ if [ ! -f /secrets/master.key ]; then
   head -c 32 /dev/urandom > /secrets/master.key.tmp
   mv /secrets/master.key.tmp /secrets/master.key
 fi
-# The CA key signs nothing after this: move it off the cluster in production
-# (`docker compose cp init:/tls/ca.key .`, then delete it from the volume).
+# The CA key is needed only to issue more certificates: in production keep it
+# off the cluster (this compose file is a demo on one host).
 echo "init: TLS material in /tls, master key in /secrets"
