@@ -189,6 +189,7 @@ var portRE = regexp.MustCompile(`:(7373|5696|9000|7374)\b`)
 // example KMS host name to localhost.
 func (s *sandbox) rewrite(text string) string {
 	pairs := []string{"/etc/s3kms", s.root + "/etc/s3kms", "/var/lib/s3kms", s.root + "/var/lib/s3kms",
+		"/etc/softhsm", s.root + "/etc/softhsm", "/var/lib/softhsm", s.root + "/var/lib/softhsm",
 		"0.0.0.0:", "127.0.0.1:", "kms.example.com", "localhost"}
 	text = strings.NewReplacer(pairs...).Replace(text)
 	return portRE.ReplaceAllStringFunc(text, func(m string) string { return ":" + s.ports[m[1:]] })
@@ -232,20 +233,7 @@ func TestSystemdExecStart(t *testing.T) {
 	sb := newSandbox(t)
 	etc := filepath.Join(sb.root, "etc", "s3kms")
 	tlsDir := filepath.Join(etc, "tls")
-	s3kms := func(args ...string) {
-		t.Helper()
-		out, err := exec.Command(bin, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("s3kms %v: %v\n%s", args, err, out)
-		}
-	}
-	// The commands of deploy/README.md, with the sandbox's paths.
-	s3kms("certs", "ca", "--out", tlsDir)
-	s3kms("certs", "server", "--ca", tlsDir, "--name", "kms", "--dns", "localhost", "--ip", "127.0.0.1", "--out", tlsDir)
-	s3kms("certs", "server", "--ca", tlsDir, "--name", "s3", "--dns", "localhost", "--out", tlsDir)
-	for _, c := range []string{"admin", "s3node", "kmip-client"} {
-		s3kms("certs", "client", "--ca", tlsDir, "--name", c, "--out", tlsDir)
-	}
+	makeTLS(t, bin, tlsDir)
 	// Environment files: every variable the example names, real values.
 	real := map[string]string{
 		"S3KMS_KMS_DSN":    pg.CreateDatabase(t),
@@ -254,47 +242,9 @@ func TestSystemdExecStart(t *testing.T) {
 	}
 	svc := map[string]*service{}
 	for _, name := range units {
-		u := parseUnit(t, filepath.Join("systemd", name))
-		argv := strings.Fields(u.one(t, "Service", "ExecStart"))
-		if argv[0] != "/usr/local/bin/s3kms" || len(argv) != 5 || argv[3] != "--config" {
-			t.Fatalf("%s: ExecStart %q is not `/usr/local/bin/s3kms SVC serve --config FILE`", name, argv)
-		}
-		example := filepath.Join("examples", strings.TrimPrefix(argv[4], "/etc/s3kms/"))
-		data, err := os.ReadFile(example)
-		if err != nil {
-			t.Fatalf("%s: ExecStart names %s, which is not an example config: %v", name, argv[4], err)
-		}
-		writeFile(t, sb.rewrite(argv[4]), sb.rewrite(string(data)))
-		envFile := u.one(t, "Service", "EnvironmentFile")
-		env := readEnvFile(t, filepath.Join("systemd", strings.TrimPrefix(envFile, "/etc/s3kms/")+".example"))
-		vars := []string{"PATH=/usr/bin:/bin"}
-		for k := range env {
-			v, ok := real[k]
-			if !ok {
-				t.Fatalf("%s: the test has no value for %s", envFile, k)
-			}
-			vars = append(vars, k+"="+v)
-		}
-		for _, ref := range envRefRE.FindAllStringSubmatch(stripComments(string(data)), -1) {
-			if v := ref[1] + ref[2]; env[v] == "" {
-				t.Errorf("%s uses %s, which %s.example does not set", example, v, envFile)
-			}
-		}
-		stop, _ := time.ParseDuration(u.one(t, "Service", "TimeoutStopSec"))
-		args := append([]string{bin}, argv[1:]...)
-		for i := range args[1:] {
-			args[i+1] = sb.rewrite(args[i+1])
-		}
-		sig := u.one(t, "Service", "KillSignal")
-		if signals[sig] == 0 {
-			t.Fatalf("%s: KillSignal %s is not one the services handle", name, sig)
-		}
-		svc[name] = &service{name: name, args: args, env: vars, stop: stop,
-			signal: signals[sig], signalName: sig, log: filepath.Join(sb.root, name+".log")}
+		svc[name] = unitService(t, sb, bin, name, nil, "", real)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(readFile(t, filepath.Join(tlsDir, "ca.crt")))
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := caClient(t, tlsDir)
 
 	kms := svc["s3kms-kms.service"]
 	kms.start(t)
@@ -306,6 +256,92 @@ func TestSystemdExecStart(t *testing.T) {
 	waitHTTP(t, s3, hc, "https://localhost:"+sb.ports["9000"]+"/", http.StatusForbidden)
 	s3.terminate(t)
 	kms.terminate(t)
+}
+
+// makeTLS makes the TLS material of the example configurations with
+// `s3kms certs`, as deploy/README.md says (paths in the sandbox).
+func makeTLS(t *testing.T, bin, tlsDir string) {
+	t.Helper()
+	s3kms := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("s3kms %v: %v\n%s", args, err, out)
+		}
+	}
+	s3kms("certs", "ca", "--out", tlsDir)
+	s3kms("certs", "server", "--ca", tlsDir, "--name", "kms", "--dns", "localhost", "--ip", "127.0.0.1", "--out", tlsDir)
+	s3kms("certs", "server", "--ca", tlsDir, "--name", "s3", "--dns", "localhost", "--out", tlsDir)
+	for _, c := range []string{"admin", "s3node", "kmip-client"} {
+		s3kms("certs", "client", "--ca", tlsDir, "--name", c, "--out", tlsDir)
+	}
+}
+
+// caClient is an HTTPS client trusting tlsDir/ca.crt.
+func caClient(t *testing.T, tlsDir string) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(readFile(t, filepath.Join(tlsDir, "ca.crt")))
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// unitService prepares the process the unit name (plus drop-ins, paths
+// under deploy/systemd) would start: its ExecStart with the binary bin,
+// the example configuration ExecStart names (or config, an example to
+// install under that name), the environment file's example (with the
+// values of real) and the Environment= lines, all moved into sb.
+func unitService(t *testing.T, sb *sandbox, bin, name string, dropins []string, config string, real map[string]string) *service {
+	t.Helper()
+	u := parseUnit(t, filepath.Join("systemd", name))
+	for _, d := range dropins {
+		for k, v := range parseUnit(t, filepath.Join("systemd", d))["Service"] {
+			u["Service"][k] = append(u["Service"][k], v...)
+		}
+	}
+	argv := strings.Fields(u.one(t, "Service", "ExecStart"))
+	if argv[0] != "/usr/local/bin/s3kms" || len(argv) != 5 || argv[3] != "--config" {
+		t.Fatalf("%s: ExecStart %q is not `/usr/local/bin/s3kms SVC serve --config FILE`", name, argv)
+	}
+	if config == "" {
+		config = filepath.Join("examples", strings.TrimPrefix(argv[4], "/etc/s3kms/"))
+	}
+	data, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatalf("%s: ExecStart names %s, which is not an example config: %v", name, argv[4], err)
+	}
+	writeFile(t, sb.rewrite(argv[4]), sb.rewrite(string(data)))
+	envFile := u.one(t, "Service", "EnvironmentFile")
+	envExample := filepath.Join("systemd", strings.TrimPrefix(envFile, "/etc/s3kms/")+".example")
+	if strings.Contains(config, "pkcs11") {
+		envExample = strings.Replace(envExample, "kms.env", "kms-pkcs11.env", 1)
+	}
+	env := readEnvFile(t, envExample)
+	vars := []string{"PATH=/usr/bin:/bin"}
+	for k := range env {
+		v, ok := real[k]
+		if !ok {
+			t.Fatalf("%s: the test has no value for %s", envExample, k)
+		}
+		vars = append(vars, k+"="+v)
+	}
+	for _, e := range u["Service"]["Environment"] {
+		vars = append(vars, sb.rewrite(e))
+	}
+	for _, ref := range envRefRE.FindAllStringSubmatch(stripComments(string(data)), -1) {
+		if v := ref[1] + ref[2]; env[v] == "" {
+			t.Errorf("%s uses %s, which %s does not set", config, v, envExample)
+		}
+	}
+	stop, _ := time.ParseDuration(u.one(t, "Service", "TimeoutStopSec"))
+	args := append([]string{bin}, argv[1:]...)
+	for i := range args[1:] {
+		args[i+1] = sb.rewrite(args[i+1])
+	}
+	sig := u.one(t, "Service", "KillSignal")
+	if signals[sig] == 0 {
+		t.Fatalf("%s: KillSignal %s is not one the services handle", name, sig)
+	}
+	return &service{name: name, args: args, env: vars, stop: stop,
+		signal: signals[sig], signalName: sig, log: filepath.Join(sb.root, name+".log")}
 }
 
 // envRefRE finds the environment variables a configuration reads.
@@ -435,6 +471,8 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+func randomHex(t testing.TB) string { return hex.EncodeToString(randomBytes(t, 8)) }
 
 func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
