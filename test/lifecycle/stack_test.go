@@ -238,6 +238,19 @@ func newStack(t testing.TB, o options) *stack {
 	return st
 }
 
+// kmipAddr is the KMS's KMIP address from its configuration.
+func (st *stack) kmipAddr(t testing.TB) string {
+	t.Helper()
+	cfg, err := config.LoadKMS(st.kmsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KMIP.Listen == "" {
+		t.Fatal("KMIP is off")
+	}
+	return cfg.KMIP.Listen
+}
+
 func merge(dst, src map[string]any) {
 	for k, v := range src {
 		if m, ok := v.(map[string]any); ok {
@@ -296,9 +309,17 @@ func (st *stack) httpClient() *http.Client {
 
 // s3Do sends a SigV4-signed request (unsigned payload) to the S3 node.
 func (st *stack) s3Do(ctx context.Context, hc *http.Client, method, path string, body interface{ Read([]byte) (int, error) }, n int64) (*http.Response, error) {
+	return st.s3DoHeaders(ctx, hc, method, path, body, n, nil)
+}
+
+// s3DoHeaders is s3Do with more (signed) headers.
+func (st *stack) s3DoHeaders(ctx context.Context, hc *http.Client, method, path string, body interface{ Read([]byte) (int, error) }, n int64, hdr map[string]string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "https://"+st.s3Addr+path, nil)
 	if err != nil {
 		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	if body != nil {
 		req.Body = readCloser{body}
