@@ -68,6 +68,16 @@ func startProc(t testing.TB, name, bin, logPath string, args ...string) *proc {
 	return p
 }
 
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // signal sends sig to the process.
 func (p *proc) signal(t testing.TB, sig os.Signal) {
 	t.Helper()
@@ -128,7 +138,7 @@ type stack struct {
 	kmsCert, kmsKey   string
 	s3Cert, s3Key     string
 	adminCert, admKey string
-	http2             bool // httpClient speaks HTTP/2
+	s3cfg             map[string]any // the S3 node's configuration
 }
 
 // options set more fields of the configurations (YAML, top level).
@@ -199,12 +209,9 @@ func newStack(t testing.TB, o options) *stack {
 		"log":      map[string]any{"level": "info"},
 	}
 	merge(s3, o.s3)
+	st.s3cfg = s3
 	st.s3Conf = filepath.Join(st.dir, "s3.yaml")
 	writeYAML(t, st.s3Conf, s3)
-	// The file must be valid for the node as configured.
-	if _, err := config.LoadS3(st.s3Conf); err != nil {
-		t.Fatal(err)
-	}
 	st.adminEnv = []string{
 		"S3KMS_KMS_ENDPOINT=https://" + st.kmsAddr, "S3KMS_CA_FILE=" + set.CAFile(),
 		"S3KMS_CLIENT_CERT=" + st.adminCert, "S3KMS_CLIENT_KEY=" + st.admKey,
@@ -223,9 +230,22 @@ func newStack(t testing.TB, o options) *stack {
 		t.Fatalf("s3 user create: %v\n%s", err, out)
 	}
 	st.access, st.secret = user["access_key_id"], user["secret_access_key"]
+	st.startS3(t, nil)
+	return st
+}
+
+// startS3 starts the S3 node (again) with more configuration set, and
+// waits for it to answer.
+func (st *stack) startS3(t testing.TB, set map[string]any) {
+	t.Helper()
+	merge(st.s3cfg, set)
+	writeYAML(t, st.s3Conf, st.s3cfg)
+	if _, err := config.LoadS3(st.s3Conf); err != nil {
+		t.Fatal(err)
+	}
 	st.s3 = startProc(t, "s3 serve", st.bin, filepath.Join(st.dir, "s3.log"), "s3", "serve", "--config", st.s3Conf)
 	st.waitFor(t, "the S3 node to answer", func() error {
-		resp, err := st.s3Do(context.Background(), st.httpClient(), "GET", "/", nil, 0)
+		resp, err := st.s3Do(context.Background(), st.httpClient(false), "GET", "/", nil, 0)
 		if err != nil {
 			return err
 		}
@@ -235,7 +255,6 @@ func newStack(t testing.TB, o options) *stack {
 		}
 		return nil
 	})
-	return st
 }
 
 // kmipAddr is the KMS's KMIP address from its configuration.
@@ -298,10 +317,10 @@ func (st *stack) waitFor(t testing.TB, what string, f func() error) {
 }
 
 // httpClient returns a client of the S3 node with a connection pool of
-// its own.
-func (st *stack) httpClient() *http.Client {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: st.roots}, ForceAttemptHTTP2: st.http2}
-	if !st.http2 {
+// its own, speaking HTTP/2 or HTTP/1.1.
+func (st *stack) httpClient(http2 bool) *http.Client {
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: st.roots}, ForceAttemptHTTP2: http2}
+	if !http2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
 	return &http.Client{Transport: tr}

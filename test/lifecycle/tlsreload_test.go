@@ -230,7 +230,7 @@ func TestTLSReload(t *testing.T) {
 	}
 	st.kms = startProc(t, "kms serve", st.bin, st.kms.log, "kms", "serve", "--config", st.kmsConf)
 	ctx := context.Background()
-	hc := st.httpClient()
+	hc := st.httpClient(false)
 	mustStatus := func(want int, method, path string, body []byte, hdr map[string]string) {
 		t.Helper()
 		eventually(t, method+" "+path, func() error {
