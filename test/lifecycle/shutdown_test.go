@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -57,7 +58,7 @@ type result struct {
 func TestGracefulShutdown(t *testing.T) {
 	const size = 24 << 20 // well above loopback socket buffers
 	// One KMS; the S3 node restarts for each case.
-	st := newStack(t, options{})
+	st := newStack(t, options{kms: map[string]any{"shutdown_delay": "2s"}})
 	for _, tc := range []struct {
 		name     string
 		timeout  time.Duration // shutdown_timeout
@@ -179,7 +180,34 @@ func TestGracefulShutdown(t *testing.T) {
 			}
 		})
 	}
+	// The KMS: during shutdown_delay it still serves, but /readyz says
+	// it is draining; then it exits 0.
+	kc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: st.roots}}}
+	get := func(path string) (int, string) {
+		resp, err := kc.Get("https://" + st.kmsAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("kms /readyz before SIGTERM: %d %s", code, body)
+	}
 	st.kms.signal(t, syscall.SIGTERM)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, body := get("/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kms /readyz while draining: %d %s; log:\n%s", code, body, st.kms.logText())
+		}
+	}
+	if code, body := get("/healthz"); code != http.StatusOK {
+		t.Errorf("kms /healthz while draining: %d %s", code, body)
+	}
 	if code := st.kms.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("kms exit code %d; log:\n%s", code, st.kms.logText())
 	}
