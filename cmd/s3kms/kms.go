@@ -144,6 +144,7 @@ type kmsRuntime struct {
 	hs        *http.Server
 	kmipSrv   *kmip.Server // nil when KMIP is off
 	stop      *stopper
+	tls       *tlsFiles
 	cancel    context.CancelFunc
 	done      chan struct{}
 	kmipDone  chan struct{}
@@ -218,7 +219,7 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, kmipLn: kmipLn, kmipSrv: kmipSrv,
-		hs: api.NewHTTPServer(ln.Addr().String(), tlsCfg, stop.drain.Handler(srv.Handler()), logger), stop: stop,
+		hs: api.NewHTTPServer(ln.Addr().String(), tlsCfg, stop.drain.Handler(srv.Handler()), logger), stop: stop, tls: files,
 		cancel: cancel, done: make(chan struct{}), kmipDone: make(chan struct{})}
 	go func() {
 		defer close(rt.kmipDone)

@@ -39,11 +39,25 @@ func (f *tlsFiles) load(name, certFile, keyFile, caFile string) (*tlsreload.Relo
 	return r, nil
 }
 
-// start runs the reloaders until ctx ends.
+// start logs the certificates' end of validity and runs the reloaders
+// until ctx ends.
 func (f *tlsFiles) start(ctx context.Context, wg *sync.WaitGroup) {
+	for name, end := range f.certNotAfter() {
+		f.logger.Info("tls certificate loaded; reloaded on change and on SIGHUP", "name", name, "not_after", end)
+	}
 	for _, r := range f.rs {
 		wg.Go(func() { r.Run(ctx) })
 	}
+}
+
+// certNotAfter returns, per loaded certificate (by name: "kms", "s3
+// https", "s3 admin", "kms client"), the end of its validity, for a gauge.
+func (f *tlsFiles) certNotAfter() map[string]time.Time {
+	m := map[string]time.Time{}
+	for _, r := range f.rs {
+		m[r.Name()] = r.NotAfter()
+	}
+	return m
 }
 
 // httpNextProtos makes an HTTPS server whose configuration changes per

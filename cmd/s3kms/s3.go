@@ -71,6 +71,7 @@ type s3Runtime struct {
 	lns     []net.Listener
 	adminLn net.Listener // the admin API's, or nil
 	stop    *stopper
+	tls     *tlsFiles
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -109,7 +110,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: &stopper{cfg: cfg.Lifecycle, logger: logger}}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: &stopper{cfg: cfg.Lifecycle, logger: logger}, tls: files}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()

@@ -190,6 +190,9 @@ func (r *Reloader) Run(ctx context.Context) {
 // Certificate returns the current certificate and key pair.
 func (r *Reloader) Certificate() *tls.Certificate { return r.cur.Load().cert }
 
+// Name is Config.Name.
+func (r *Reloader) Name() string { return r.cfg.Name }
+
 // NotAfter is the end of validity of the current certificate.
 func (r *Reloader) NotAfter() time.Time { return r.cur.Load().leaf.NotAfter }
 
