@@ -100,6 +100,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
+	// stop.drain is the readiness hook: it reports draining once the
+	// node stops (stop.drain.Ready wraps a readiness check).
+	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
 	srv, err := s3api.New(s3api.Config{
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
@@ -110,7 +113,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: &stopper{cfg: cfg.Lifecycle, logger: logger}, tls: files}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: stop, tls: files}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
