@@ -162,7 +162,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
+		sweepLoop(rctx, data, store.index, cfg.SweepInterval, cfg.SweepGrace, logger)
 	}()
 	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger); err != nil {
 		return nil, err
@@ -171,9 +171,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 }
 
 // sweepLoop removes orphan blobs (left by crashes between the data write
-// and the metadata commit) once they are older than grace.
-func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// and the metadata commit) once they are older than grace, every interval.
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		st, err := data.Sweep(ctx, index.BlobReferenced, grace)

@@ -32,6 +32,9 @@ type S3 struct {
 	UsersKey string `yaml:"users_key"`
 	// SweepGrace is how old an unreferenced blob must be to be removed.
 	SweepGrace time.Duration `yaml:"sweep_grace"`
+	// SweepInterval is how often the node removes orphan blobs and temp
+	// files older than SweepGrace (default 10m; above 0).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
 	// D5, D6).
 	Encryption Encryption `yaml:"encryption"`
@@ -135,6 +138,8 @@ func DefaultS3() S3 {
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
+
+		SweepInterval: 10 * time.Minute,
 	}
 }
 
@@ -182,6 +187,12 @@ func (c *S3) Validate() error {
 	}
 	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
 		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))
+	}
+	if c.SweepGrace <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_grace %v is not above 0", c.SweepGrace))
+	}
+	if c.SweepInterval <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_interval %v is not above 0", c.SweepInterval))
 	}
 	if c.Rewrap.Rate <= 0 {
 		errs = append(errs, fmt.Sprintf("rewrap.rate %v is not above 0", c.Rewrap.Rate))

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestS3Sweep(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		yaml            string
+		grace, interval time.Duration
+		wantErr         string
+	}{
+		{"defaults", "", time.Hour, 10 * time.Minute, ""},
+		{"short", "sweep_grace: 2s\nsweep_interval: 500ms\n", 2 * time.Second, 500 * time.Millisecond, ""},
+		{"zero interval", "sweep_interval: 0s\n", 0, 0, "sweep_interval"},
+		{"negative interval", "sweep_interval: -1s\n", 0, 0, "sweep_interval"},
+		{"zero grace", "sweep_grace: 0s\n", 0, 0, "sweep_grace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s3.yaml")
+			body := "listen: 127.0.0.1:0\ntls: {cert: c, key: k}\nkms: {endpoint: https://kms, ca_file: ca, cert: c, key: k}\n" + tc.yaml
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadS3(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadS3 = %v, want an error naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.SweepGrace != tc.grace || c.SweepInterval != tc.interval {
+				t.Fatalf("sweep_grace %v, sweep_interval %v; want %v, %v", c.SweepGrace, c.SweepInterval, tc.grace, tc.interval)
+			}
+		})
+	}
+}
