@@ -130,6 +130,8 @@ type stack struct {
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	bin := s3kmsBinary(t)
+	began := time.Now()
+	defer func() { t.Logf("stack started in %v", time.Since(began).Round(time.Millisecond)) }()
 	dir := t.TempDir()
 	set, err := pki.OpenSet(filepath.Join(dir, "tls"), "faults test CA")
 	if err != nil {

@@ -62,8 +62,9 @@ type worker struct {
 	mix     mix
 	rec     *recorder
 	seq     int
-	pool    []*keyRec // keys whose one possible state is present
-	corrupt []string  // reads that returned something never written
+	pool    []*keyRec     // keys whose one possible state is present
+	pause   time.Duration // sleep after a failed request, as a client backing off
+	corrupt []string      // reads that returned something never written
 }
 
 func newWorker(id int, prefix string, c *s3.Client, m *model, seed uint64, mx mix, rec *recorder) *worker {
@@ -138,6 +139,9 @@ func (w *worker) do(op string, kms bool, f func(ctx context.Context) error) *out
 	start := time.Now()
 	o := classify(f(ctx))
 	w.rec.add(event{worker: w.id, op: op, kms: kms, start: start, end: time.Now(), out: o})
+	if o != nil && w.pause > 0 {
+		time.Sleep(w.pause)
+	}
 	return o
 }
 
