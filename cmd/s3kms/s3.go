@@ -19,6 +19,7 @@ import (
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/credentials"
+	"github.com/s3kms/s3kms/s3node/metatimeout"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
 )
@@ -91,13 +92,15 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 			store.close()
 		}
 	}()
-	users := credentials.New(credentials.Config{Store: store.users, Sealer: kc, KeyID: cfg.UsersKey})
+	// Requests get 503 rather than hang on a database that stops answering.
+	meta := metatimeout.Wrap(store.meta, cfg.MetadataTimeout)
+	users := credentials.New(credentials.Config{Store: meta, Sealer: kc, KeyID: cfg.UsersKey})
 	proxies, err := cfg.Encryption.Proxies()
 	if err != nil {
 		return nil, err
 	}
 	srv, err := s3api.New(s3api.Config{
-		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
+		Meta: meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
 		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays, BucketKeyTTL: cfg.Encryption.BucketKeyTTL,

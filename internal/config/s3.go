@@ -35,6 +35,10 @@ type S3 struct {
 	// SweepInterval is how often the node removes orphan blobs and temp
 	// files older than SweepGrace (default 10m; above 0).
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// MetadataTimeout bounds each metadata call of a request (default
+	// 30s; 0: unbounded): a database that stops answering then gets 503
+	// ServiceUnavailable instead of requests that hang.
+	MetadataTimeout time.Duration `yaml:"metadata_timeout"`
 	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
 	// D5, D6).
 	Encryption Encryption `yaml:"encryption"`
@@ -139,7 +143,8 @@ func DefaultS3() S3 {
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 
-		SweepInterval: 10 * time.Minute,
+		SweepInterval:   10 * time.Minute,
+		MetadataTimeout: 30 * time.Second,
 	}
 }
 
@@ -193,6 +198,9 @@ func (c *S3) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		errs = append(errs, fmt.Sprintf("sweep_interval %v is not above 0", c.SweepInterval))
+	}
+	if c.MetadataTimeout < 0 {
+		errs = append(errs, "metadata_timeout is negative")
 	}
 	if c.Rewrap.Rate <= 0 {
 		errs = append(errs, fmt.Sprintf("rewrap.rate %v is not above 0", c.Rewrap.Rate))

@@ -43,3 +43,35 @@ func TestS3Sweep(t *testing.T) {
 		})
 	}
 }
+
+func TestS3MetadataTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		want    time.Duration
+		wantErr string
+	}{
+		{"default", "", 30 * time.Second, ""},
+		{"set", "metadata_timeout: 2s\n", 2 * time.Second, ""},
+		{"off", "metadata_timeout: 0s\n", 0, ""},
+		{"negative", "metadata_timeout: -1s\n", 0, "metadata_timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s3.yaml")
+			body := "listen: 127.0.0.1:0\ntls: {cert: c, key: k}\nkms: {endpoint: https://kms, ca_file: ca, cert: c, key: k}\n" + tc.yaml
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadS3(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadS3 = %v, want an error naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.MetadataTimeout != tc.want {
+				t.Fatalf("LoadS3: metadata_timeout %v, %v; want %v", c.MetadataTimeout, err, tc.want)
+			}
+		})
+	}
+}
