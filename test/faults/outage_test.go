@@ -150,32 +150,51 @@ func verifyModel(t *testing.T, st *stack, m *model, when string) {
 
 func every(event) bool { return true }
 
-// TestPostgresOutage stops the S3 node's PostgreSQL (fast shutdown: the
-// node's connections are closed) under load, and starts it again.
+// pgMetadataTimeout is the S3 node's metadata_timeout in
+// TestPostgresOutage: how long a request waits for a stalled database.
+const pgMetadataTimeout = 2 * time.Second
+
+// TestPostgresOutage stops the S3 node's PostgreSQL under load, then
+// starts it again: once with a fast shutdown (the node's connections are
+// closed: requests fail at once), once frozen (SIGSTOP: connections stay
+// open and nothing answers, so requests fail when metadata_timeout ends).
 func TestPostgresOutage(t *testing.T) {
 	s3pg := pgtest.New(t)
-	st := newStack(t, stackOptions{s3PG: s3pg, kmsPG: pgtest.Shared(t)})
+	st := newStack(t, stackOptions{s3PG: s3pg, kmsPG: pgtest.Shared(t), metaTimeout: pgMetadataTimeout})
 	m := createBucket(t, st, "pg-outage")
-	l := startLoad(t, st, m, outageMix, "pg")
-	time.Sleep(1500 * time.Millisecond)
-	down := time.Now()
-	if err := s3pg.Stop(); err != nil {
-		t.Fatal(err)
+	var thaw func()
+	for _, tc := range []struct {
+		name       string
+		stop, back func()
+	}{
+		{"PostgreSQL stopped", func() {
+			if err := s3pg.Stop(); err != nil {
+				t.Fatal(err)
+			}
+		}, func() {
+			if err := s3pg.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"PostgreSQL frozen", func() { thaw = freezePostgres(t, s3pg) }, func() { thaw() }},
+	} {
+		l := startLoad(t, st, m, outageMix, tc.name)
+		time.Sleep(1500 * time.Millisecond)
+		down := time.Now()
+		tc.stop()
+		time.Sleep(3*time.Second + pgMetadataTimeout)
+		tc.back()
+		up := time.Now() // PostgreSQL accepts connections (or runs again)
+		l.waitRecovered(t, up, every)
+		events := l.end(t)
+		if failed := outageReport(t, tc.name, events, down, up, every); failed == 0 {
+			t.Errorf("%s: no request failed", tc.name)
+		}
+		first, all, _ := recovery(events, up, every, outageWorkers)
+		t.Logf("%s: down %v; after it was back, first success in %v, every client in %v; %d requests in all (%s)",
+			tc.name, up.Sub(down).Round(time.Millisecond), first.Round(time.Millisecond), all.Round(time.Millisecond), len(events), tally(events))
+		verifyModel(t, st, m, "after "+tc.name)
 	}
-	time.Sleep(3 * time.Second)
-	if err := s3pg.Start(); err != nil {
-		t.Fatal(err)
-	}
-	up := time.Now() // PostgreSQL accepts connections
-	l.waitRecovered(t, up, every)
-	events := l.end(t)
-	if failed := outageReport(t, "PostgreSQL down", events, down, up, every); failed == 0 {
-		t.Errorf("no request failed while PostgreSQL was down")
-	}
-	first, all, _ := recovery(events, up, every, outageWorkers)
-	t.Logf("PostgreSQL: down %v; after it accepted connections again, first success in %v, every client in %v; %d requests in all (%s)",
-		up.Sub(down).Round(time.Millisecond), first.Round(time.Millisecond), all.Round(time.Millisecond), len(events), tally(events))
-	verifyModel(t, st, m, "after the PostgreSQL outage")
 }
 
 // TestKMSOutage stops the KMS process (SIGKILL, then SIGTERM) and, with

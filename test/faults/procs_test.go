@@ -109,6 +109,7 @@ type stackOptions struct {
 	dataDir     string          // the S3 node's data directory ("": in the test's dir)
 	sweepGrace  time.Duration   // 0: the default
 	sweepEvery  time.Duration   // 0: the default
+	metaTimeout time.Duration   // metadata_timeout; 0: the default
 }
 
 // stack is a KMS and an S3 node as separate processes, an S3 user, and a
@@ -192,6 +193,9 @@ policies:
 	}
 	if o.sweepEvery > 0 {
 		c.SweepInterval = o.sweepEvery
+	}
+	if o.metaTimeout > 0 {
+		c.MetadataTimeout = o.metaTimeout
 	}
 	st.writeS3Config(c)
 
