@@ -60,7 +60,11 @@ func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(c.Endpoint, tlsCfg)
+	var opts []kmsclient.Option
+	if c.CallTimeout > 0 {
+		opts = append(opts, kmsclient.WithCallTimeout(c.CallTimeout))
+	}
+	return kmsclient.New(c.Endpoint, tlsCfg, opts...)
 }
 
 // s3Runtime is a running S3 node.

@@ -128,6 +128,10 @@ type KMSClient struct {
 	CAFile   string `yaml:"ca_file"`
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
+	// CallTimeout bounds each attempt of a KMS call (0: the client's
+	// default, 30s). A call is tried up to 3 times, so a KMS that stops
+	// answering fails SSE requests after about 3 × CallTimeout.
+	CallTimeout time.Duration `yaml:"call_timeout"`
 }
 
 // DefaultS3 returns the defaults that a file overrides.
@@ -198,6 +202,9 @@ func (c *S3) Validate() error {
 	}
 	if c.SweepInterval <= 0 {
 		errs = append(errs, fmt.Sprintf("sweep_interval %v is not above 0", c.SweepInterval))
+	}
+	if c.KMS.CallTimeout < 0 {
+		errs = append(errs, "kms.call_timeout is negative")
 	}
 	if c.MetadataTimeout < 0 {
 		errs = append(errs, "metadata_timeout is negative")

@@ -75,3 +75,34 @@ func TestS3MetadataTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestS3KMSCallTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		want    time.Duration
+		wantErr string
+	}{
+		{"default: the client's", "", 0, ""},
+		{"set", "  call_timeout: 2s\n", 2 * time.Second, ""},
+		{"negative", "  call_timeout: -1s\n", 0, "kms.call_timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s3.yaml")
+			body := "listen: 127.0.0.1:0\ntls: {cert: c, key: k}\nkms:\n  endpoint: https://kms\n  ca_file: ca\n  cert: c\n  key: k\n" + tc.yaml
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadS3(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadS3 = %v, want an error naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || c.KMS.CallTimeout != tc.want {
+				t.Fatalf("LoadS3: kms.call_timeout %v, %v; want %v", c.KMS.CallTimeout, err, tc.want)
+			}
+		})
+	}
+}

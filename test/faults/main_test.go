@@ -12,10 +12,13 @@
 //     listed and abort, and the orphan sweep leaves exactly the referenced
 //     blobs.
 //   - TestPostgresOutage and TestKMSOutage stop PostgreSQL or the KMS under
-//     load: requests fail within a bounded time with S3 errors (503
-//     ServiceUnavailable with Retry-After), plain requests keep working
-//     while the KMS is down, nothing is corrupted, and the service
-//     recovers by itself; the recovery times are logged.
+//     load — a clean stop, SIGKILL, or frozen with SIGSTOP (connections
+//     open, nothing answers: bounded by the node's metadata_timeout and
+//     kms.call_timeout) — and the KMS's own PostgreSQL: requests fail
+//     within a bounded time with S3 errors (503 ServiceUnavailable with
+//     Retry-After), plain and SSE-C requests keep working while the KMS is
+//     down, nothing is corrupted, and the service recovers by itself; the
+//     recovery times are logged.
 //   - TestDiskFull fills a tmpfs data directory: writes get 503
 //     ServiceUnavailable, no temp file or half object stays, reads and
 //     metadata are intact, and writes succeed again once objects are

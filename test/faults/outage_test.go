@@ -161,13 +161,13 @@ const pgMetadataTimeout = 2 * time.Second
 func TestPostgresOutage(t *testing.T) {
 	s3pg := pgtest.New(t)
 	st := newStack(t, stackOptions{s3PG: s3pg, kmsPG: pgtest.Shared(t), metaTimeout: pgMetadataTimeout})
-	m := createBucket(t, st, "pg-outage")
 	var thaw func()
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name       string
+		hold       time.Duration // how long it stays down
 		stop, back func()
 	}{
-		{"PostgreSQL stopped", func() {
+		{"PostgreSQL stopped", 3 * time.Second, func() {
 			if err := s3pg.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -176,13 +176,14 @@ func TestPostgresOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"PostgreSQL frozen", func() { thaw = freezePostgres(t, s3pg) }, func() { thaw() }},
+		{"PostgreSQL frozen", pgMetadataTimeout + 2*time.Second, func() { thaw = freezePostgres(t, s3pg) }, func() { thaw() }},
 	} {
+		m := createBucket(t, st, fmt.Sprintf("pg-outage-%d", i))
 		l := startLoad(t, st, m, outageMix, tc.name)
 		time.Sleep(1500 * time.Millisecond)
 		down := time.Now()
 		tc.stop()
-		time.Sleep(3*time.Second + pgMetadataTimeout)
+		time.Sleep(tc.hold)
 		tc.back()
 		up := time.Now() // PostgreSQL accepts connections (or runs again)
 		l.waitRecovered(t, up, every)
@@ -197,23 +198,29 @@ func TestPostgresOutage(t *testing.T) {
 	}
 }
 
-// TestKMSOutage stops the KMS process (SIGKILL, then SIGTERM) and, with
-// the KMS running, the KMS's own PostgreSQL, under load: SSE-S3 and
+// kmsCallTimeout is the S3 node's kms.call_timeout in TestKMSOutage.
+const kmsCallTimeout = time.Second
+
+// TestKMSOutage stops the KMS process (SIGKILL, SIGTERM, SIGSTOP) and,
+// with the KMS running, the KMS's own PostgreSQL, under load: SSE-S3 and
 // SSE-KMS requests fail with 503 ServiceUnavailable, plain and SSE-C
 // requests keep working, and the node recovers by itself.
 func TestKMSOutage(t *testing.T) {
 	kmsPG := pgtest.New(t)
-	st := newStack(t, stackOptions{s3PG: pgtest.Shared(t), kmsPG: kmsPG})
-	m := createBucket(t, st, "kms-outage")
+	st := newStack(t, stackOptions{s3PG: pgtest.Shared(t), kmsPG: kmsPG, kmsTimeout: kmsCallTimeout})
 	needsKMS := func(e event) bool { return e.kms }
 	noKMS := func(e event) bool { return !e.kms }
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name       string
+		hold       time.Duration // how long it stays down
 		stop, back func()
 	}{
-		{"KMS SIGKILL", func() { st.kms.signal(t, syscall.SIGKILL) }, st.startKMS},
-		{"KMS SIGTERM", func() { st.kms.signal(t, syscall.SIGTERM) }, st.startKMS},
-		{"KMS's PostgreSQL down", func() {
+		{"KMS SIGKILL", 3 * time.Second, func() { st.kms.signal(t, syscall.SIGKILL) }, st.startKMS},
+		{"KMS SIGTERM", 3 * time.Second, func() { st.kms.signal(t, syscall.SIGTERM) }, st.startKMS},
+		// Connections stay open, nothing answers: SSE requests fail
+		// once their KMS calls have timed out (3 attempts).
+		{"KMS frozen (SIGSTOP)", 3*kmsCallTimeout + 1500*time.Millisecond, func() { _ = st.kms.cmd.Process.Signal(syscall.SIGSTOP) }, func() { _ = st.kms.cmd.Process.Signal(syscall.SIGCONT) }},
+		{"KMS's PostgreSQL down", 3 * time.Second, func() {
 			if err := kmsPG.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -223,11 +230,12 @@ func TestKMSOutage(t *testing.T) {
 			}
 		}},
 	} {
+		m := createBucket(t, st, fmt.Sprintf("kms-outage-%d", i))
 		l := startLoad(t, st, m, outageMix, tc.name)
 		time.Sleep(1500 * time.Millisecond)
 		down := time.Now()
 		tc.stop()
-		time.Sleep(3 * time.Second)
+		time.Sleep(tc.hold)
 		tc.back()
 		up := time.Now() // the KMS (or its database) accepts connections
 		l.waitRecovered(t, up, needsKMS)

@@ -110,6 +110,7 @@ type stackOptions struct {
 	sweepGrace  time.Duration   // 0: the default
 	sweepEvery  time.Duration   // 0: the default
 	metaTimeout time.Duration   // metadata_timeout; 0: the default
+	kmsTimeout  time.Duration   // kms.call_timeout; 0: the default
 }
 
 // stack is a KMS and an S3 node as separate processes, an S3 user, and a
@@ -197,6 +198,7 @@ policies:
 	if o.metaTimeout > 0 {
 		c.MetadataTimeout = o.metaTimeout
 	}
+	c.KMS.CallTimeout = o.kmsTimeout
 	st.writeS3Config(c)
 
 	st.startKMS()
