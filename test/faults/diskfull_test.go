@@ -3,6 +3,7 @@ package faults
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,17 @@ func TestDiskFull(t *testing.T) {
 	if failedKey == nil {
 		t.Fatalf("500 PUTs of up to 1 MiB fit into a %s tmpfs", tmpfsSize)
 	}
+	// Fill what is left with smaller and smaller objects, down to a
+	// page: then any write of more than a few KiB fails.
+	for _, n := range []int64{256 << 10, 64 << 10, 16 << 10, 4 << 10} {
+		for i := 0; i < 200; i++ {
+			w.putSize(plain, n)
+			if o := last(); o != nil {
+				checkFull(fmt.Sprintf("PUT of %d bytes", n), o)
+				break
+			}
+		}
+	}
 	var stored int64
 	for _, r := range w.pool {
 		s, _ := r.acked()
@@ -120,9 +132,15 @@ func TestDiskFull(t *testing.T) {
 	if blobs, unref, temps := dataDirState(t, st); unref > 0 || temps > 0 {
 		t.Errorf("after the failed writes: %d blobs, %d unreferenced, %d temp files", blobs, unref, temps)
 	}
-	for _, k := range []string{failedKey.key, "full/copy", "full/big"} {
-		if s, err := readKey(ctx, c, m.bucket, &keyRec{key: k, ckey: failedKey.ckey}); err != nil || s.present {
-			t.Errorf("%s after a failed write: %s, %v; want absent", k, s, err)
+	failed := []*keyRec{{key: "full/copy"}, {key: "full/big"}}
+	for _, r := range m.sorted() {
+		if len(r.states) > 1 {
+			failed = append(failed, r)
+		}
+	}
+	for _, r := range failed {
+		if s, err := readKey(ctx, c, m.bucket, r); err != nil || s.present {
+			t.Errorf("%s after a failed write: %s, %v; want absent", r.key, s, err)
 		}
 	}
 	verifyModelExcept(t, st, m, "on the full data directory", "full/multipart")

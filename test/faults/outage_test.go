@@ -21,6 +21,9 @@ var outageMix = mix{put: 40, multipart: 1, copy: 10, del: 10, delMany: 3, get: 4
 
 const outageWorkers = 4
 
+// warmup is how long the load runs before the outage.
+const warmup = time.Second
+
 // load is a set of workers running until stopped.
 type load struct {
 	rec     *recorder
@@ -167,7 +170,7 @@ func TestPostgresOutage(t *testing.T) {
 		hold       time.Duration // how long it stays down
 		stop, back func()
 	}{
-		{"PostgreSQL stopped", 3 * time.Second, func() {
+		{"PostgreSQL stopped", 2 * time.Second, func() {
 			if err := s3pg.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -176,11 +179,11 @@ func TestPostgresOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{"PostgreSQL frozen", pgMetadataTimeout + 2*time.Second, func() { thaw = freezePostgres(t, s3pg) }, func() { thaw() }},
+		{"PostgreSQL frozen", pgMetadataTimeout + time.Second, func() { thaw = freezePostgres(t, s3pg) }, func() { thaw() }},
 	} {
 		m := createBucket(t, st, fmt.Sprintf("pg-outage-%d", i))
 		l := startLoad(t, st, m, outageMix, tc.name)
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(warmup)
 		down := time.Now()
 		tc.stop()
 		time.Sleep(tc.hold)
@@ -215,12 +218,12 @@ func TestKMSOutage(t *testing.T) {
 		hold       time.Duration // how long it stays down
 		stop, back func()
 	}{
-		{"KMS SIGKILL", 3 * time.Second, func() { st.kms.signal(t, syscall.SIGKILL) }, st.startKMS},
-		{"KMS SIGTERM", 3 * time.Second, func() { st.kms.signal(t, syscall.SIGTERM) }, st.startKMS},
+		{"KMS SIGKILL", 2 * time.Second, func() { st.kms.signal(t, syscall.SIGKILL) }, st.startKMS},
+		{"KMS SIGTERM", 2 * time.Second, func() { st.kms.signal(t, syscall.SIGTERM) }, st.startKMS},
 		// Connections stay open, nothing answers: SSE requests fail
 		// once their KMS calls have timed out (3 attempts).
 		{"KMS frozen (SIGSTOP)", 3*kmsCallTimeout + 1500*time.Millisecond, func() { _ = st.kms.cmd.Process.Signal(syscall.SIGSTOP) }, func() { _ = st.kms.cmd.Process.Signal(syscall.SIGCONT) }},
-		{"KMS's PostgreSQL down", 3 * time.Second, func() {
+		{"KMS's PostgreSQL down", 2 * time.Second, func() {
 			if err := kmsPG.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -232,7 +235,7 @@ func TestKMSOutage(t *testing.T) {
 	} {
 		m := createBucket(t, st, fmt.Sprintf("kms-outage-%d", i))
 		l := startLoad(t, st, m, outageMix, tc.name)
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(warmup)
 		down := time.Now()
 		tc.stop()
 		time.Sleep(tc.hold)

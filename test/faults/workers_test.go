@@ -149,10 +149,12 @@ func stateOf(b []byte, etag string, sse sseKind) state {
 	return state{present: true, sum: sha256.Sum256(b), size: int64(len(b)), etag: etag, sse: sse}
 }
 
-func (w *worker) put() {
-	sse := w.pickSSE()
+func (w *worker) put() { w.putSize(w.pickSSE(), w.size()) }
+
+// putSize PUTs a new key of n bytes.
+func (w *worker) putSize(sse sseKind, n int64) {
 	r := w.newKey(sse)
-	b := body(r.key, w.size())
+	b := body(r.key, n)
 	want := stateOf(b, "", sse)
 	in := &s3.PutObjectInput{Bucket: aws.String(w.m.bucket), Key: aws.String(r.key), Body: bytes.NewReader(b)}
 	setSSE(sse, r.ckey, &in.ServerSideEncryption, &in.SSEKMSKeyId, &in.SSECustomerAlgorithm, &in.SSECustomerKey, &in.SSECustomerKeyMD5)
