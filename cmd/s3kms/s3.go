@@ -180,6 +180,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 // sweepLoop removes orphan blobs (left by crashes between the data write
 // and the metadata commit) once they are older than grace, every interval.
 func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger) {
+	if interval <= 0 { // a config that skipped Validate
+		interval = config.DefaultS3().SweepInterval
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
