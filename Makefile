@@ -75,3 +75,11 @@ rotation-e2e:
 
 rewrapbench:
 	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4) -rewrapbench.rate=$(or $(REWRAP_RATE),0)
+
+# Fault tests (test/faults, also part of `make test`) with their figures:
+# SIGKILL of the S3 node under load, PostgreSQL and KMS outages (recovery
+# times, error counts by code), disk full on a tmpfs data directory (needs
+# root). FAULTS_SEED repeats the crash test's kill moments.
+.PHONY: faults
+faults:
+	S3KMS_FAULTS_SEED=$(FAULTS_SEED) $(GO) test -count=1 -v -timeout 15m ./test/faults

@@ -20,6 +20,7 @@ import (
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/credentials"
+	"github.com/s3kms/s3kms/s3node/metatimeout"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
 )
@@ -60,7 +61,11 @@ func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(c.Endpoint, tlsCfg)
+	var opts []kmsclient.Option
+	if c.CallTimeout > 0 {
+		opts = append(opts, kmsclient.WithCallTimeout(c.CallTimeout))
+	}
+	return kmsclient.New(c.Endpoint, tlsCfg, opts...)
 }
 
 // s3Runtime is a running S3 node.
@@ -95,7 +100,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 			store.close()
 		}
 	}()
-	users := credentials.New(credentials.Config{Store: store.users, Sealer: kc, KeyID: cfg.UsersKey})
+	// Requests get 503 rather than hang on a database that stops answering.
+	meta := metatimeout.Wrap(store.meta, cfg.MetadataTimeout)
+	users := credentials.New(credentials.Config{Store: meta, Sealer: kc, KeyID: cfg.UsersKey})
 	proxies, err := cfg.Encryption.Proxies()
 	if err != nil {
 		return nil, err
@@ -104,7 +111,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	// node stops (stop.drain.Ready wraps a readiness check).
 	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
 	srv, err := s3api.New(s3api.Config{
-		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
+		Meta: meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
 		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays, BucketKeyTTL: cfg.Encryption.BucketKeyTTL,
@@ -169,7 +176,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
+		sweepLoop(rctx, data, store.index, cfg.SweepInterval, cfg.SweepGrace, logger)
 	}()
 	if err := rt.startRewrap(rctx, cfg, store.meta, kc, files, logger); err != nil {
 		return nil, err
@@ -179,9 +186,12 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 }
 
 // sweepLoop removes orphan blobs (left by crashes between the data write
-// and the metadata commit) once they are older than grace.
-func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// and the metadata commit) once they are older than grace, every interval.
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger) {
+	if interval <= 0 { // a config that skipped Validate
+		interval = config.DefaultS3().SweepInterval
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		st, err := data.Sweep(ctx, index.BlobReferenced, grace)

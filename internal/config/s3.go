@@ -35,6 +35,13 @@ type S3 struct {
 	UsersKey string `yaml:"users_key"`
 	// SweepGrace is how old an unreferenced blob must be to be removed.
 	SweepGrace time.Duration `yaml:"sweep_grace"`
+	// SweepInterval is how often the node removes orphan blobs and temp
+	// files older than SweepGrace (default 10m; above 0).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// MetadataTimeout bounds each metadata call of a request (default
+	// 30s; 0: unbounded): a database that stops answering then gets 503
+	// ServiceUnavailable instead of requests that hang.
+	MetadataTimeout time.Duration `yaml:"metadata_timeout"`
 	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
 	// D5, D6).
 	Encryption Encryption `yaml:"encryption"`
@@ -126,6 +133,10 @@ type KMSClient struct {
 	CAFile   string `yaml:"ca_file"`
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
+	// CallTimeout bounds each attempt of a KMS call (0: the client's
+	// default, 30s). A call is tried up to 3 times, so a KMS that stops
+	// answering fails SSE requests after about 3 × CallTimeout.
+	CallTimeout time.Duration `yaml:"call_timeout"`
 }
 
 // DefaultS3 returns the defaults that a file overrides.
@@ -141,6 +152,9 @@ func DefaultS3() S3 {
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
 		Lifecycle:  DefaultLifecycle(),
+
+		SweepInterval:   10 * time.Minute,
+		MetadataTimeout: 30 * time.Second,
 	}
 	s.TLS.ReloadInterval = DefaultTLSReloadInterval
 	return s
@@ -191,6 +205,18 @@ func (c *S3) Validate() error {
 	}
 	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
 		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))
+	}
+	if c.SweepGrace <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_grace %v is not above 0", c.SweepGrace))
+	}
+	if c.SweepInterval <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_interval %v is not above 0", c.SweepInterval))
+	}
+	if c.KMS.CallTimeout < 0 {
+		errs = append(errs, "kms.call_timeout is negative")
+	}
+	if c.MetadataTimeout < 0 {
+		errs = append(errs, "metadata_timeout is negative")
 	}
 	if c.Rewrap.Rate <= 0 {
 		errs = append(errs, fmt.Sprintf("rewrap.rate %v is not above 0", c.Rewrap.Rate))
