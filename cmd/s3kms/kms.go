@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
@@ -46,8 +45,7 @@ func newKMSCmd() *cobra.Command {
 			return rt.Close()
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve)
 	return cmd
 }
@@ -284,8 +282,8 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply database migrations of the configured store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := config.DefaultKMS()
-			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
+			cfg, err := config.ReadKMS(configFile)
+			if err != nil {
 				return err
 			}
 			store, err := openDatabase(cmd.Context(), cfg.Store)
@@ -297,7 +295,7 @@ func newMigrateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&configFile, "config", "", "KMS configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -45,8 +45,7 @@ func newS3Cmd() *cobra.Command {
 			return rt.Close()
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_S3_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve, newUserCmd())
 	return cmd
 }

@@ -220,12 +220,14 @@ func DefaultKMS() KMS {
 	}
 }
 
-// LoadKMS reads a KMS configuration file over the defaults, and its
-// policy file if it names one (a relative path is relative to the
-// configuration file).
+// LoadKMS reads a KMS configuration file over the defaults, then the
+// S3KMS_KMS_CONFIG_* environment variables over both (ApplyEnv), and the
+// policy file if the result names one (a relative path is relative to the
+// configuration file). An empty path reads no file: the environment
+// supplies what the defaults lack.
 func LoadKMS(path string) (KMS, error) {
-	cfg := DefaultKMS()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	cfg, err := ReadKMS(path)
+	if err != nil {
 		return KMS{}, err
 	}
 	if cfg.Protector.Kind == "pkcs11" && cfg.Protector.MasterKeyID == "" {
@@ -244,7 +246,39 @@ func LoadKMS(path string) (KMS, error) {
 		}
 		cfg.Policies = append(cfg.Policies, extra.Policies...)
 	}
-	return cfg, cfg.Validate()
+	return cfg, withoutFileHint(path, KMSEnvPrefix, cfg.Validate())
+}
+
+// ReadKMS is LoadKMS without the policy file, the pkcs11 master key id
+// default and validation: the file (if path is not empty) over the
+// defaults, and the environment over both.
+func ReadKMS(path string) (KMS, error) {
+	cfg := DefaultKMS()
+	if err := loadWithEnv(path, &cfg, KMSEnvPrefix); err != nil {
+		return KMS{}, err
+	}
+	return cfg, nil
+}
+
+// loadWithEnv decodes the file at path (if not empty) into v, then
+// applies the environment variables under prefix.
+func loadWithEnv(path string, v any, prefix string) error {
+	if path != "" {
+		if err := Load(path, v, os.LookupEnv); err != nil {
+			return err
+		}
+	}
+	_, err := ApplyEnv(v, prefix, os.Environ())
+	return err
+}
+
+// withoutFileHint adds to a validation error, when no configuration file
+// was given, where the options come from.
+func withoutFileHint(path, prefix string, err error) error {
+	if err == nil || path != "" {
+		return err
+	}
+	return fmt.Errorf("%w (no --config given: options come from the defaults and %s* environment variables)", err, prefix)
 }
 
 // LoadPKCS11 reads only the protector section of a KMS configuration
@@ -252,8 +286,8 @@ func LoadKMS(path string) (KMS, error) {
 // init`). The protector must be of kind pkcs11; the master key id gets
 // its default.
 func LoadPKCS11(path string) (Protector, error) {
-	cfg := DefaultKMS()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	cfg, err := ReadKMS(path)
+	if err != nil {
 		return Protector{}, err
 	}
 	p := cfg.Protector

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 )
@@ -138,13 +137,15 @@ func DefaultS3() S3 {
 	}
 }
 
-// LoadS3 reads an S3 node configuration file over the defaults.
+// LoadS3 reads an S3 node configuration file over the defaults, then the
+// S3KMS_S3_CONFIG_* environment variables over both (ApplyEnv). An empty
+// path reads no file: the environment supplies what the defaults lack.
 func LoadS3(path string) (S3, error) {
 	cfg := DefaultS3()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	if err := loadWithEnv(path, &cfg, S3EnvPrefix); err != nil {
 		return S3{}, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, withoutFileHint(path, S3EnvPrefix, cfg.Validate())
 }
 
 // Validate checks values that have no sensible default.
