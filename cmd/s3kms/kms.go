@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -282,8 +283,11 @@ func newMigrateCmd() *cobra.Command {
 		Short: "Apply database migrations of the configured store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.ReadKMS(configFile)
-			if err != nil {
+			cfg := config.DefaultKMS()
+			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
+				return err
+			}
+			if _, err := config.ApplyEnv(&cfg, config.KMSEnvPrefix, os.Environ()); err != nil {
 				return err
 			}
 			store, err := openDatabase(cmd.Context(), cfg.Store)

@@ -45,13 +45,12 @@ type KMS struct {
 // TLS names the server's certificate and the CA that signs client
 // certificates.
 type TLS struct {
-	// Cert is the server certificate file (PEM, with its chain). Required.
-	Cert string `yaml:"cert"`
-	// Key is the server certificate's private key file (PEM). Required.
-	Key string `yaml:"key"`
-	// ClientCA is the CA bundle (PEM) that client certificates (S3 nodes,
-	// administrators, KMIP clients) must chain to. Required: the KMS
-	// accepts mutual TLS only.
+	// Cert and Key are the server certificate (PEM, with its chain) and
+	// its private key; ClientCA is the CA bundle (PEM) that client
+	// certificates (S3 nodes, administrators, KMIP clients) must chain
+	// to. All three are required: the KMS accepts mutual TLS only.
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"`
 }
 
@@ -263,7 +262,7 @@ func DefaultKMS() KMS {
 // configuration file). An empty path reads no file: the environment
 // supplies what the defaults lack.
 func LoadKMS(path string) (KMS, error) {
-	cfg, err := ReadKMS(path)
+	cfg, err := readKMS(path)
 	if err != nil {
 		return KMS{}, err
 	}
@@ -286,10 +285,10 @@ func LoadKMS(path string) (KMS, error) {
 	return cfg, withoutFileHint(path, KMSEnvPrefix, cfg.Validate())
 }
 
-// ReadKMS is LoadKMS without the policy file, the pkcs11 master key id
+// readKMS is LoadKMS without the policy file, the pkcs11 master key id
 // default and validation: the file (if path is not empty) over the
 // defaults, and the environment over both.
-func ReadKMS(path string) (KMS, error) {
+func readKMS(path string) (KMS, error) {
 	cfg := DefaultKMS()
 	if err := loadWithEnv(path, &cfg, KMSEnvPrefix); err != nil {
 		return KMS{}, err
@@ -323,7 +322,7 @@ func withoutFileHint(path, prefix string, err error) error {
 // init`). The protector must be of kind pkcs11; the master key id gets
 // its default.
 func LoadPKCS11(path string) (Protector, error) {
-	cfg, err := ReadKMS(path)
+	cfg, err := readKMS(path)
 	if err != nil {
 		return Protector{}, err
 	}

@@ -16,11 +16,10 @@ type S3 struct {
 	// there. Empty: none.
 	HTTPListen string `yaml:"http_listen"`
 	TLS        struct {
-		// Cert is the server certificate file (PEM, with its chain) of
-		// listen and admin.listen.
+		// Cert and Key are the server certificate (PEM, with its chain)
+		// and its private key, for listen and admin.listen.
 		Cert string `yaml:"cert"`
-		// Key is the server certificate's private key file (PEM).
-		Key string `yaml:"key"`
+		Key  string `yaml:"key"`
 	} `yaml:"tls"`
 	// Domain enables virtual-hosted-style addressing: a request to host
 	// BUCKET.DOMAIN addresses BUCKET. Empty: path-style only.

@@ -253,13 +253,17 @@ func (d *docIndex) describe(root string, path []string) string {
 	st := d.types[root]
 	for len(path) > 0 && st != nil {
 		var field *ast.Field
-		var prev *ast.Field
+		var prevDoc string // doc of the nearest documented field before
 		for _, f := range st.Fields.List {
 			if fieldName(f) == path[0] {
 				field = f
 				break
 			}
-			prev = f
+			if d := docText(f); d != "" {
+				prevDoc = d
+			} else if !strings.Contains(prevDoc, fieldName(f)) {
+				prevDoc = ""
+			}
 		}
 		if field == nil {
 			return ""
@@ -277,9 +281,10 @@ func (d *docIndex) describe(root string, path []string) string {
 			continue
 		}
 		text := docText(field)
-		// "A and B hold …" documents B on A: use A's comment if it names B.
-		if text == "" && prev != nil && regexp.MustCompile(`\b`+path[0]+`\b`).MatchString(docText(prev)) {
-			text = docText(prev)
+		// "A and B are …" documents B (and C after it) on A: use the
+		// comment of the documented field before if it names this one.
+		if text == "" && regexp.MustCompile(`\b`+path[0]+`\b`).MatchString(prevDoc) {
+			text = prevDoc
 		}
 		return operatorText(text, st, path[0])
 	}
@@ -306,6 +311,8 @@ func docText(f *ast.Field) string {
 	}
 	return strings.Join(strings.Fields(g.Text()), " ")
 }
+
+var leadingPair = regexp.MustCompile(`^([A-Z][A-Za-z0-9]*) and ([A-Z][A-Za-z0-9]*) `)
 
 // camel reports whether a Go field name is a CamelCase identifier
 // (MasterKeyFile, PINEnv) rather than a word that prose also uses (Key,
@@ -344,6 +351,11 @@ func operatorText(text string, st *ast.StructType, self string) string {
 		if camel(n) {
 			names = append(names, n)
 		}
+	}
+	// "Cert and Key are …": a leading pair of sibling names, however
+	// plain, names options.
+	if m := leadingPair.FindStringSubmatch(text); m != nil && keys[m[1]] != "" && keys[m[2]] != "" {
+		text = "`" + keys[m[1]] + "` and `" + keys[m[2]] + "`" + text[len(m[1])+len(" and ")+len(m[2]):]
 	}
 	sort.Slice(names, func(i, j int) bool { return len(names[i]) > len(names[j]) })
 	for _, n := range names {
