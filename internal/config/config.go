@@ -290,21 +290,21 @@ func LoadKMS(path string) (KMS, error) {
 // defaults, and the environment over both.
 func readKMS(path string) (KMS, error) {
 	cfg := DefaultKMS()
-	if err := loadWithEnv(path, &cfg, KMSEnvPrefix); err != nil {
+	if err := loadWithEnv(path, &cfg, KMSEnvPrefix, os.Environ()); err != nil {
 		return KMS{}, err
 	}
 	return cfg, nil
 }
 
 // loadWithEnv decodes the file at path (if not empty) into v, then
-// applies the environment variables under prefix.
-func loadWithEnv(path string, v any, prefix string) error {
+// applies the variables of environ under prefix.
+func loadWithEnv(path string, v any, prefix string, environ []string) error {
 	if path != "" {
 		if err := Load(path, v, os.LookupEnv); err != nil {
 			return err
 		}
 	}
-	_, err := ApplyEnv(v, prefix, os.Environ())
+	_, err := ApplyEnv(v, prefix, environ)
 	return err
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 )
@@ -159,7 +160,7 @@ func DefaultS3() S3 {
 // path reads no file: the environment supplies what the defaults lack.
 func LoadS3(path string) (S3, error) {
 	cfg := DefaultS3()
-	if err := loadWithEnv(path, &cfg, S3EnvPrefix); err != nil {
+	if err := loadWithEnv(path, &cfg, S3EnvPrefix, os.Environ()); err != nil {
 		return S3{}, err
 	}
 	return cfg, withoutFileHint(path, S3EnvPrefix, cfg.Validate())
