@@ -265,6 +265,7 @@ func TestRestoreDrill(t *testing.T) {
 	tool(t, "psql") // scripts/check-blobs.sh
 	ctx := context.Background()
 	began := time.Now()
+	go buildBinary()
 	// The cluster to restore into starts while the original is used.
 	type started struct {
 		c   *pgtest.Cluster
@@ -280,8 +281,8 @@ func TestRestoreDrill(t *testing.T) {
 			_ = d.c.Close()
 		}
 	})
-	r := newRig(t)
 	src := pgtest.Shared(t)
+	r := newRig(t)
 	orig := site{kmsDSN: src.CreateDatabase(t), s3DSN: src.CreateDatabase(t), dataDir: filepath.Join(r.dir, "data")}
 	r.start(orig, "original")
 	t.Logf("build, PostgreSQL cluster, KMS and S3 node started in %v", time.Since(began).Round(time.Millisecond))

@@ -46,6 +46,16 @@ var (
 // s3kmsBinary builds ./cmd/s3kms once per test binary.
 func s3kmsBinary(t testing.TB) string {
 	t.Helper()
+	buildBinary()
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// buildBinary builds ./cmd/s3kms unless done; callers run it in the
+// background to overlap the build with starting PostgreSQL.
+func buildBinary() {
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "s3kms-backup-bin-")
 		if binErr != nil {
@@ -57,10 +67,6 @@ func s3kmsBinary(t testing.TB) string {
 			binErr = fmt.Errorf("go build ./cmd/s3kms: %v\n%s", err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
 }
 
 // tool returns the path of a PostgreSQL client program, failing the test
