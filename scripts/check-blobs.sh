@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check-blobs.sh DSN DATA_DIR
 #
-# After a restore (docs/operations.md, "Back-up and restore"): lists every
+# After a restore (docs/operations.md, section 3.3): lists every
 # object version, multipart segment and upload part of an S3 node's
 # PostgreSQL metadata database whose blob is missing from the data
 # directory, and exits 1 if there is any. Blobs without a row are not
