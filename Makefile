@@ -60,6 +60,12 @@ s3load:
 ttfb:
 	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestTTFB -args -ttfb -ttfb.n=$(or $(TTFB_N),50)
 
+# docs/config.md, the configuration reference, from internal/config's
+# structures, field comments and defaults (a test fails when it is stale).
+.PHONY: config-doc
+config-doc:
+	$(GO) run ./internal/config/configdoc -src internal/config -o docs/config.md
+
 run-dev:
 	$(GO) run ./cmd/s3kms dev
 

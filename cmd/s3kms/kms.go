@@ -50,8 +50,7 @@ func newKMSCmd() *cobra.Command {
 			return rt.Shutdown(true)
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve)
 	return cmd
 }
@@ -316,6 +315,9 @@ func newMigrateCmd() *cobra.Command {
 			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
 				return err
 			}
+			if _, err := config.ApplyEnv(&cfg, config.KMSEnvPrefix, os.Environ()); err != nil {
+				return err
+			}
 			store, err := openDatabase(cmd.Context(), cfg.Store)
 			if err != nil {
 				return err
@@ -325,7 +327,7 @@ func newMigrateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&configFile, "config", "", "KMS configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -47,8 +47,7 @@ func newS3Cmd() *cobra.Command {
 			return rt.Shutdown(true)
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_S3_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve, newUserCmd())
 	return cmd
 }
