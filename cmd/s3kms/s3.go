@@ -59,7 +59,7 @@ func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(c.Endpoint, tlsCfg)
+	return kmsclient.NewMulti(c.URLs(), tlsCfg, kmsClientOptions(c)...)
 }
 
 // s3Runtime is a running S3 node.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -117,10 +118,26 @@ func (e Encryption) Proxies() ([]netip.Prefix, error) {
 
 // KMSClient locates the KMS and the node's client certificate.
 type KMSClient struct {
-	Endpoint string `yaml:"endpoint"`
-	CAFile   string `yaml:"ca_file"`
-	Cert     string `yaml:"cert"`
-	Key      string `yaml:"key"`
+	// Endpoint is the URL of one KMS (or of a load balancer); Endpoints
+	// lists several KMS processes of one key store, which the node uses
+	// in turn and fails over between (kms/kmsclient). Set exactly one.
+	Endpoint  string   `yaml:"endpoint"`
+	Endpoints []string `yaml:"endpoints"`
+	CAFile    string   `yaml:"ca_file"`
+	Cert      string   `yaml:"cert"`
+	Key       string   `yaml:"key"`
+	// CallTimeout bounds one attempt of a KMS call (0: the client's 30 s);
+	// DownFor is how long an endpoint that failed is skipped (0: 5 s).
+	CallTimeout time.Duration `yaml:"call_timeout"`
+	DownFor     time.Duration `yaml:"down_for"`
+}
+
+// URLs returns Endpoint or Endpoints.
+func (k KMSClient) URLs() []string {
+	if k.Endpoint != "" {
+		return []string{k.Endpoint}
+	}
+	return k.Endpoints
 }
 
 // DefaultS3 returns the defaults that a file overrides.
@@ -171,8 +188,17 @@ func (c *S3) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, "data_dir is required")
 	}
-	if c.KMS.Endpoint == "" || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
-		errs = append(errs, "kms.endpoint, kms.ca_file, kms.cert and kms.key are required")
+	if (c.KMS.Endpoint == "" && len(c.KMS.Endpoints) == 0) || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
+		errs = append(errs, "kms.endpoint (or kms.endpoints), kms.ca_file, kms.cert and kms.key are required")
+	}
+	if c.KMS.Endpoint != "" && len(c.KMS.Endpoints) > 0 {
+		errs = append(errs, "set kms.endpoint or kms.endpoints, not both")
+	}
+	if slices.Contains(c.KMS.Endpoints, "") {
+		errs = append(errs, "kms.endpoints has an empty entry")
+	}
+	if c.KMS.CallTimeout < 0 || c.KMS.DownFor < 0 {
+		errs = append(errs, "kms.call_timeout and kms.down_for must not be negative")
 	}
 	if _, err := c.Encryption.Proxies(); err != nil {
 		errs = append(errs, err.Error())
