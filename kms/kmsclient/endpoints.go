@@ -17,8 +17,11 @@ import (
 //   - An endpoint that fails a call with a connection error (refused,
 //     reset, TLS failure, no response within the call timeout) or HTTP
 //     502, 503 or 504 is marked down for WithDownFor (default 5 s): calls
-//     skip it meanwhile. When every endpoint is down, the one marked down
-//     first is tried all the same, so a call never fails without trying.
+//     skip it meanwhile. When the mark ends, one call (the first to come)
+//     tries it again while the others keep skipping it; if it fails, it
+//     is marked down again. When every endpoint is down, the one marked
+//     down first is tried all the same, so a call never fails without
+//     trying.
 //   - A call that is idempotent (data keys, decrypt, rewrap, encrypt,
 //     reads) and fails that way goes to the next endpoint at once. Once
 //     every endpoint has failed it, the round repeats after a backoff, up
@@ -57,9 +60,19 @@ func (e *endpoint) up() {
 	}
 }
 
-func (e *endpoint) isUp(now time.Time) bool {
+// state reports whether a call may use e at now: e is up, or its down
+// mark has ended and this call is the one that tries it again (probe; the
+// mark is renewed for the other calls meanwhile).
+func (e *endpoint) state(now time.Time, downFor time.Duration) (usable, probe bool) {
 	d := e.downUntil.Load()
-	return d == 0 || now.UnixNano() >= d
+	if d == 0 {
+		return true, false
+	}
+	if now.UnixNano() < d {
+		return false, false
+	}
+	ok := e.downUntil.CompareAndSwap(d, now.Add(downFor).UnixNano())
+	return ok, ok
 }
 
 // Endpoints returns the client's endpoints, in the order given.
@@ -71,9 +84,10 @@ func (c *Client) Endpoints() []string {
 	return out
 }
 
-// order returns the endpoints one round of a call tries: those up, from
-// the next round-robin position on, or, if none is up, the one whose
-// down mark ends first.
+// order returns the endpoints one round of a call tries: one whose down
+// mark has just ended, if this call claimed it, then those up from the
+// next round-robin position on; or, if none is up, the one whose down
+// mark ends first.
 func (c *Client) order() []*endpoint {
 	if len(c.eps) == 1 {
 		return c.eps
@@ -82,7 +96,12 @@ func (c *Client) order() []*endpoint {
 	start := int(c.rr.Add(1) % uint64(len(c.eps)))
 	out := make([]*endpoint, 0, len(c.eps))
 	for i := range c.eps {
-		if e := c.eps[(start+i)%len(c.eps)]; e.isUp(now) {
+		e := c.eps[(start+i)%len(c.eps)]
+		switch usable, probe := e.state(now, c.downFor); {
+		case probe:
+			// The call that claimed the probe makes it first.
+			out = slices.Insert(out, 0, e)
+		case usable:
 			out = append(out, e)
 		}
 	}

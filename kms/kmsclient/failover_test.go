@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -160,6 +161,27 @@ func TestFailoverTwoNodes(t *testing.T) {
 			}
 			if got := n.Load(); got < 2 {
 				t.Errorf("the hung node got %d requests, want it tried again after its down mark", got)
+			}
+		}},
+		{"when the down mark ends, one call of many tries the failing node", func(t *testing.T, p *pair) {
+			bad := newFake(t, fakeResponse{503, unavailable})
+			c := p.client(t, p.a.S3Node, []string{bad.URL, p.b.URL}, []*httptest.Server{bad.Server},
+				kmsclient.WithDownFor(time.Minute))
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixNano())
+			kmsclient.SetClock(c, func() time.Time { return time.Unix(0, clock.Load()) })
+			for i := 0; bad.calls.Load() == 0; i++ {
+				generate(t, c, p.key, i)
+			}
+			clock.Add(int64(2 * time.Minute))
+			var wg sync.WaitGroup
+			for i := range 10 {
+				wg.Add(1)
+				go func() { defer wg.Done(); generate(t, c, p.key, i) }()
+			}
+			wg.Wait()
+			if got := bad.calls.Load(); got != 2 {
+				t.Errorf("the failing node got %d requests, want 2 (one more after its down mark)", got)
 			}
 		}},
 		{"503 node: failover, the other node answers", func(t *testing.T, p *pair) {
