@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/pgtest"
 )
 
@@ -86,11 +88,12 @@ type summary struct {
 	p50, p99, max time.Duration
 }
 
+// summarize sums up the round trips in flight at some time in [from, to).
 func summarize(recs []opRecord, from, to time.Time) summary {
 	var s summary
 	var lat []time.Duration
 	for _, r := range recs {
-		if r.start.Before(from) || !r.start.Before(to) {
+		if !r.start.Before(to) || r.start.Add(r.took).Before(from) {
 			continue
 		}
 		s.n++
@@ -113,19 +116,26 @@ func (s summary) String() string {
 }
 
 // TestKMSFailover kills KMS A (SIGKILL) under load, restarts it, then
-// kills KMS B: both S3 nodes keep serving SSE-S3 and SSE-KMS through the
-// other KMS with no failed request. The log shows the latency of the
-// round trips that started in the second after each kill: the failover
-// cost.
+// kills KMS B, restarts it, then freezes KMS A (SIGSTOP: it accepts
+// connections and answers nothing) and thaws it: both S3 nodes keep
+// serving SSE-S3 and SSE-KMS through the other KMS with no failed
+// request. The log shows the latency of the round trips that started in
+// the second after each fault: the failover cost. A killed KMS refuses
+// connections (nothing to wait for); a frozen one costs the calls in
+// flight one kms.call_timeout (2 s here), and one call per kms.down_for.
 func TestKMSFailover(t *testing.T) {
-	c := newCluster(t, pgtest.Shared(t), options{})
+	c := newCluster(t, pgtest.Shared(t), options{s3: func(cfg *config.S3) {
+		cfg.KMS.CallTimeout = 2 * time.Second
+	}})
 	faults := []fault{
-		{1 * time.Second, "kill KMS A", func(c *cluster) { c.kms[0].kill(t) }},
-		{3 * time.Second, "restart KMS A", func(c *cluster) { c.restartKMS(0) }},
-		{5 * time.Second, "kill KMS B", func(c *cluster) { c.kms[1].kill(t) }},
-		{7 * time.Second, "restart KMS B", func(c *cluster) { c.restartKMS(1) }},
+		{500 * time.Millisecond, "kill KMS A", func(c *cluster) { c.kms[0].kill(t) }},
+		{1500 * time.Millisecond, "restart KMS A", func(c *cluster) { c.restartKMS(0) }},
+		{2500 * time.Millisecond, "kill KMS B", func(c *cluster) { c.kms[1].kill(t) }},
+		{3500 * time.Millisecond, "restart KMS B", func(c *cluster) { c.restartKMS(1) }},
+		{4500 * time.Millisecond, "freeze KMS A (SIGSTOP)", func(c *cluster) { c.kms[0].signal(t, syscall.SIGSTOP) }},
+		{7 * time.Second, "thaw KMS A (SIGCONT)", func(c *cluster) { c.kms[0].signal(t, syscall.SIGCONT) }},
 	}
-	recs, when := loadWithFaults(t, c, 4, 8*time.Second, faults)
+	recs, when := loadWithFaults(t, c, 4, 7500*time.Millisecond, faults)
 	reportFaults(t, recs, when, faults)
 }
 
@@ -173,6 +183,6 @@ func reportFaults(t *testing.T, recs []opRecord, when map[string]time.Time, faul
 	t.Logf("overall: %v (%.0f round trips/s)", all, float64(all.n)/last.Sub(first).Seconds())
 	for _, f := range faults {
 		at := when[f.name]
-		t.Logf("1 s after %q: %v", f.name, summarize(recs, at, at.Add(time.Second)))
+		t.Logf("in flight in the second after %q: %v", f.name, summarize(recs, at, at.Add(time.Second)))
 	}
 }

@@ -82,11 +82,20 @@ func (p *proc) kill(t testing.TB) {
 	<-p.done
 }
 
+// signal sends sig to the running process (SIGSTOP, SIGCONT).
+func (p *proc) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("%s: %v: %v", p.name, sig, err)
+	}
+}
+
 // stop ends the process with SIGTERM (SIGKILL after 30 s) if it runs.
 func (p *proc) stop(t testing.TB) {
 	if p.exited() {
 		return
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // in case it is stopped
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
