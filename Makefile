@@ -75,3 +75,10 @@ rotation-e2e:
 
 rewrapbench:
 	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4) -rewrapbench.rate=$(or $(REWRAP_RATE),0)
+
+# Several KMS and S3 nodes on one PostgreSQL (test/cluster, docs/cluster.md):
+# the soak test kills and restarts each KMS process in turn every 10 s under
+# load for CLUSTER_SOAK (default 2m).
+.PHONY: clustersoak
+clustersoak:
+	S3KMS_CLUSTER_SOAK=$(or $(CLUSTER_SOAK),2m) $(GO) test -count=1 -v -timeout 60m ./test/cluster -run TestSoak
