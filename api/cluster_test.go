@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 
 	"github.com/s3kms/s3kms/api/apitest"
@@ -146,11 +147,13 @@ func TestTwoNodesMasterRotation(t *testing.T) {
 		a, b kms.Protector
 		// whether a key made on B opens on A
 		opensOnA bool
+		// both nodes have the new master current
+		bothNew bool
 	}{
-		{"naive roll: B restarted with the new master, A not yet", sw(oldM), sw(newM, oldM), false},
-		{"phase 1: new master as previous on A, B not yet", sw(oldM, newM), sw(oldM), true},
-		{"phase 2: B current new, A still current old with new as previous", sw(oldM, newM), sw(newM, oldM), true},
-		{"done: both current new, old as previous", sw(newM, oldM), sw(newM, oldM), true},
+		{"naive roll: B restarted with the new master, A not yet", sw(oldM), sw(newM, oldM), false, false},
+		{"phase 1: new master as previous on A, B not yet", sw(oldM, newM), sw(oldM), true, false},
+		{"phase 2: B current new, A still current old with new as previous", sw(oldM, newM), sw(newM, oldM), true, false},
+		{"done: both current new, old as previous", sw(newM, oldM), sw(newM, oldM), true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,10 +183,36 @@ func TestTwoNodesMasterRotation(t *testing.T) {
 				t.Logf("as documented, A refuses B's new key until restarted: %v", err)
 				return
 			}
-			// Re-wrap on the node whose current master is the newest.
-			rot := b
-			if _, err := rot.Client(t, rot.Admin).RotateMaster(ctx, 0); err != nil {
-				t.Fatal(err)
+			// Re-wrap on the node whose current master is the newest; once
+			// both have it current, on both at once (compare-and-set).
+			rotators := []*apitest.Env{b}
+			if tt.bothNew {
+				rotators = append(rotators, a)
+			}
+			var wg sync.WaitGroup
+			for _, n := range rotators {
+				cl := n.Client(t, n.Admin)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := cl.RotateMaster(ctx, 1); err != nil {
+						t.Error(err)
+					}
+					for {
+						r, err := cl.RotateMaster(ctx, 1)
+						if err != nil || r.Remaining == 0 {
+							if err != nil {
+								t.Error(err)
+							}
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			st, err := b.Client(t, b.Admin).MasterStatus(ctx)
+			if err != nil || len(st.Versions) != 1 || st.Versions[st.Current] != 2 {
+				t.Errorf("after master rotate: %+v, %v; want both keys' versions under the current master", st, err)
 			}
 			for _, n := range []*apitest.Env{a, b} {
 				for _, k := range []string{old, made} {
