@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/lifecycle"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/credentials"
@@ -42,7 +43,7 @@ func newS3Cmd() *cobra.Command {
 			}
 			logger.Info("s3 node listening", "https", rt.Addr(), "http", rt.HTTPAddr())
 			<-cmd.Context().Done()
-			return rt.Close()
+			return rt.Shutdown(true)
 		},
 	}
 	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
@@ -69,12 +70,15 @@ type s3Runtime struct {
 	servers []*http.Server
 	lns     []net.Listener
 	adminLn net.Listener // the admin API's, or nil
+	stop    *stopper
+	tls     *tlsFiles
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
 func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
-	kc, err := newKMSClient(cfg.KMS)
+	files := &tlsFiles{interval: cfg.TLS.ReloadInterval, logger: logger}
+	kc, err := files.kmsClient(cfg.KMS)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +100,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
+	// stop.drain is the readiness hook: it reports draining once the
+	// node stops (stop.drain.Ready wraps a readiness check).
+	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
 	srv, err := s3api.New(s3api.Config{
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
@@ -106,7 +113,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: stop, tls: files}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
@@ -122,7 +129,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		// they take. Slow or idle clients are bounded by the header and
 		// idle timeouts.
 		hs := &http.Server{
-			Handler: srv.Handler(), TLSConfig: tlsCfg, ErrorLog: errLog,
+			Handler: rt.stop.drain.Handler(srv.Handler()), TLSConfig: tlsCfg, ErrorLog: errLog,
 			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		}
 		rt.servers = append(rt.servers, hs)
@@ -143,11 +150,11 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil
 	}
 	if cfg.Listen != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		r, err := files.load("s3 https", cfg.TLS.Cert, cfg.TLS.Key, "")
 		if err != nil {
 			return nil, err
 		}
-		if err := serve(cfg.Listen, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}); err != nil {
+		if err := serve(cfg.Listen, r.ServerConfig(&tls.Config{MinVersion: tls.VersionTLS12})); err != nil {
 			return nil, err
 		}
 	} else {
@@ -164,9 +171,10 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		defer rt.wg.Done()
 		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
 	}()
-	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger); err != nil {
+	if err := rt.startRewrap(rctx, cfg, store.meta, kc, files, logger); err != nil {
 		return nil, err
 	}
+	files.start(rctx, &rt.wg)
 	return rt, nil
 }
 
@@ -206,16 +214,19 @@ func (rt *s3Runtime) HTTPAddr() string {
 	return ""
 }
 
-// Close drains in-flight requests and releases everything.
-func (rt *s3Runtime) Close() error {
+// Close is Shutdown without shutdown_delay.
+func (rt *s3Runtime) Close() error { return rt.Shutdown(false) }
+
+// Shutdown stops gracefully: it reports draining (for shutdown_delay if
+// delay is set; rt.stop.drain is the hook for readiness), closes the
+// listeners and waits up to shutdown_timeout for requests in flight,
+// cutting what is left; then it stops the background loops (the sweeper;
+// the rewrap worker hands its job's lease back) and closes the database.
+func (rt *s3Runtime) Shutdown(delay bool) error {
+	rt.stop.stopServing(delay, func(ctx context.Context) bool {
+		return lifecycle.ShutdownHTTP(ctx, rt.servers...)
+	})
 	rt.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, hs := range rt.servers {
-		if hs != nil {
-			_ = hs.Shutdown(ctx)
-		}
-	}
 	rt.wg.Wait()
 	rt.store.close()
 	return nil

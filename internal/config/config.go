@@ -39,6 +39,8 @@ type KMS struct {
 	// so that access can be managed apart from the server configuration.
 	PolicyFile string `yaml:"policy_file"`
 	Log        Log    `yaml:"log"`
+	// Lifecycle: shutdown_timeout and shutdown_delay.
+	Lifecycle `yaml:",inline"`
 }
 
 // TLS names the server's certificate and the CA that signs client
@@ -47,6 +49,10 @@ type TLS struct {
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"`
+	// ReloadInterval is how often the files above are checked for
+	// changes and reloaded (internal/tlsreload); 0 turns polling off
+	// (SIGHUP still reloads).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // KMIP configures the KMIP listener.
@@ -212,6 +218,8 @@ type Log struct {
 func DefaultKMS() KMS {
 	return KMS{
 		Listen:    "127.0.0.1:7373",
+		TLS:       TLS{ReloadInterval: DefaultTLSReloadInterval},
+		Lifecycle: DefaultLifecycle(),
 		Store:     Store{Driver: "sqlite", Path: "kms.db"},
 		Protector: Protector{Kind: "software"},
 		Cache:     Cache{Size: 10000, TTL: 5 * time.Minute},
@@ -275,6 +283,7 @@ func (c *KMS) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, "listen is empty")
 	}
+	errs = append(errs, c.Lifecycle.validate(c.TLS.ReloadInterval)...)
 	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.ClientCA == "" {
 		errs = append(errs, "tls.cert, tls.key and tls.client_ca are required (the KMS serves HTTPS with client certificates only)")
 	}

@@ -19,6 +19,9 @@ type S3 struct {
 	TLS        struct {
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
+		// ReloadInterval: as in the KMS's tls (also for the kms client
+		// files).
+		ReloadInterval time.Duration `yaml:"reload_interval"`
 	} `yaml:"tls"`
 	// Domain enables virtual-hosted-style addressing (bucket.Domain).
 	Domain string `yaml:"domain"`
@@ -41,6 +44,8 @@ type S3 struct {
 	// Admin is the optional read-only admin API of the node (job status).
 	Admin S3Admin `yaml:"admin"`
 	Log   Log     `yaml:"log"`
+	// Lifecycle: shutdown_timeout and shutdown_delay.
+	Lifecycle `yaml:",inline"`
 }
 
 // Rewrap configures the rewrap worker and sweeper every S3 node runs.
@@ -142,7 +147,7 @@ func (k KMSClient) URLs() []string {
 
 // DefaultS3 returns the defaults that a file overrides.
 func DefaultS3() S3 {
-	return S3{
+	s := S3{
 		Listen:     "127.0.0.1:9000",
 		Region:     "us-east-1",
 		Store:      Store{Driver: "sqlite", Path: "s3.db"},
@@ -152,7 +157,10 @@ func DefaultS3() S3 {
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text"},
+		Lifecycle:  DefaultLifecycle(),
 	}
+	s.TLS.ReloadInterval = DefaultTLSReloadInterval
+	return s
 }
 
 // LoadS3 reads an S3 node configuration file over the defaults.
@@ -188,6 +196,7 @@ func (c *S3) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, "data_dir is required")
 	}
+	errs = append(errs, c.Lifecycle.validate(c.TLS.ReloadInterval)...)
 	if (c.KMS.Endpoint == "" && len(c.KMS.Endpoints) == 0) || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
 		errs = append(errs, "kms.endpoint (or kms.endpoints), kms.ca_file, kms.cert and kms.key are required")
 	}

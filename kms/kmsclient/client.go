@@ -54,6 +54,7 @@ type Client struct {
 	rr          atomic.Uint64 // round-robin position among the endpoints
 	downFor     time.Duration
 	now         func() time.Time
+	tlsFor      func(host string) *tls.Config
 	hc          *http.Client
 	retries     int
 	backoff     time.Duration
@@ -87,6 +88,14 @@ func WithCallTimeout(d time.Duration) Option {
 // configuration given to New).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
+}
+
+// WithTLSConfigFunc gives each endpoint a TLS configuration of its own,
+// tlsFor(the endpoint's host name), e.g. one whose certificate check names
+// that host; each endpoint then has its own transport. It replaces the
+// tlsCfg given to NewMulti; WithHTTPClient overrides it.
+func WithTLSConfigFunc(tlsFor func(host string) *tls.Config) Option {
+	return func(c *Client) { c.tlsFor = tlsFor }
 }
 
 // WithUserAgent sets the User-Agent header.
@@ -135,8 +144,21 @@ func NewMulti(endpoints []string, tlsCfg *tls.Config, opts ...Option) (*Client, 
 	for _, o := range opts {
 		o(c)
 	}
+	for _, ep := range c.eps {
+		switch {
+		case c.hc != nil:
+			ep.hc = c.hc
+		case c.tlsFor != nil:
+			ep.hc = &http.Client{Transport: NewTransport(c.tlsFor(ep.base.Hostname()))}
+		}
+	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport(tlsCfg)}
+		for _, ep := range c.eps {
+			if ep.hc == nil {
+				ep.hc = c.hc
+			}
+		}
 	}
 	return c, nil
 }
@@ -167,7 +189,12 @@ func NewTransport(tlsCfg *tls.Config) *http.Transport {
 
 // CloseIdleConnections closes the idle connections of the client's
 // transport.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	for _, ep := range c.eps {
+		ep.hc.CloseIdleConnections()
+	}
+}
 
 // TLSConfigFromFiles returns a client TLS configuration trusting the CAs
 // in caFile and presenting the certificate and key in certFile and
@@ -279,7 +306,7 @@ func (c *Client) once(ctx context.Context, ep *endpoint, cl call, body []byte) e
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := ep.hc.Do(req)
 	if err != nil {
 		return transportError(parent, cl, err)
 	}

@@ -49,6 +49,7 @@ func WithDownFor(d time.Duration) Option {
 // endpoint is one KMS node (or load balancer).
 type endpoint struct {
 	base      *url.URL
+	hc        *http.Client
 	downUntil atomic.Int64 // unix nanoseconds; 0: up
 }
 

@@ -112,6 +112,29 @@ func TestFailoverTwoNodes(t *testing.T) {
 				t.Errorf("operations per node %d and %d: the client did not spread its calls", a, b)
 			}
 		}},
+		{"a TLS configuration per endpoint (WithTLSConfigFunc)", func(t *testing.T, p *pair) {
+			var mu sync.Mutex
+			var hosts []string
+			c, err := kmsclient.NewMulti([]string{p.a.URL, p.b.URL}, nil, kmsclient.WithTLSConfigFunc(func(host string) *tls.Config {
+				mu.Lock()
+				defer mu.Unlock()
+				hosts = append(hosts, host)
+				return p.tlsConfig(p.a.S3Node)
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.CloseIdleConnections)
+			for i := range 4 {
+				generate(t, c, p.key, i)
+			}
+			if len(hosts) != 2 || hosts[0] != "127.0.0.1" || hosts[1] != "127.0.0.1" {
+				t.Errorf("TLS configurations asked for %q, want one per endpoint", hosts)
+			}
+			if a, b := ops(p.a), ops(p.b); a == 0 || b == 0 {
+				t.Errorf("operations per node %d and %d: both endpoints should have served", a, b)
+			}
+		}},
 		{"one node stopped: every call succeeds on the other", func(t *testing.T, p *pair) {
 			c := p.client(t, p.a.S3Node, []string{p.a.URL, p.b.URL}, nil)
 			dk := generate(t, c, p.key, 0)
