@@ -89,3 +89,10 @@ rewrapbench:
 .PHONY: faults
 faults:
 	S3KMS_FAULTS_SEED=$(FAULTS_SEED) $(GO) test -count=1 -v -timeout 15m ./test/faults
+
+# Several KMS and S3 nodes on one PostgreSQL (test/cluster, docs/cluster.md):
+# the soak test kills and restarts each KMS process in turn every 10 s under
+# load for CLUSTER_SOAK (default 2m).
+.PHONY: clustersoak
+clustersoak:
+	S3KMS_CLUSTER_SOAK=$(or $(CLUSTER_SOAK),2m) $(GO) test -count=1 -v -timeout 60m ./test/cluster -run TestSoak

@@ -69,6 +69,11 @@ type Env struct {
 	Stranger Cert
 	// Foreign has a certificate from another CA: its handshake fails.
 	Foreign Cert
+
+	// What Peer needs to start another node on the same keys.
+	dbPath    string
+	protector kms.Protector
+	policy    *kms.Policy
 }
 
 // New starts an Env; it is stopped when the test ends.
@@ -81,11 +86,8 @@ func New(t testing.TB, opts Options) *Env {
 	e.Stranger = e.CA.Client(t, "stranger")
 	e.Foreign = NewCA(t, "foreign CA").Client(t, "foreign")
 
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "kms.db"))
+	e.dbPath = filepath.Join(t.TempDir(), "kms.db")
+	db, err := sqlite.Open(ctx, e.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +124,24 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.protector, e.policy = prot, pol
+	e.serve(t, opts)
+	return e
+}
+
+// serve starts the service and its HTTPS server over e's store,
+// protector and policy.
+func (e *Env) serve(t testing.TB, opts Options) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	cache := opts.CacheSize
 	if cache == 0 {
 		cache = 64
 	}
 	svc, err := kms.New(kms.Config{
-		Store: e.Store, Audit: e.Audit, Protector: prot, Policy: pol, Logger: log,
+		Store: e.Store, Audit: e.Audit, Protector: e.protector, Policy: e.policy, Logger: log,
 		CacheSize: max(cache, 0), Now: opts.Now,
 	})
 	if err != nil {
@@ -153,7 +167,6 @@ func New(t testing.TB, opts Options) *Env {
 	t.Cleanup(hs.Close)
 	e.HTTP = hs
 	e.URL = hs.URL
-	return e
 }
 
 // TLSConfig returns a client TLS configuration trusting the env's CA and

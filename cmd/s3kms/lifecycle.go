@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
@@ -77,18 +75,14 @@ func (f *tlsFiles) kmsTLS(c config.TLS) (https, kmip *tls.Config, err error) {
 	return r.ServerConfig(base), kmip, nil
 }
 
-// kmsClient returns a KMS client whose certificate and trusted CAs are
-// reloaded.
+// kmsClient returns a KMS client of the endpoint(s) whose certificate and
+// trusted CAs are reloaded.
 func (f *tlsFiles) kmsClient(c config.KMSClient) (*kmsclient.Client, error) {
-	u, err := url.Parse(c.Endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("kms.endpoint: %w", err)
-	}
 	r, err := f.load("kms client", c.Cert, c.Key, c.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(c.Endpoint, r.ClientConfig(u.Hostname()))
+	return kmsclient.NewMulti(c.URLs(), nil, append(kmsClientOptions(c), kmsclient.WithTLSConfigFunc(r.ClientConfig))...)
 }
 
 // stopper is what a runtime's graceful stop needs.

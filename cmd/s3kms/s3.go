@@ -60,11 +60,7 @@ func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts []kmsclient.Option
-	if c.CallTimeout > 0 {
-		opts = append(opts, kmsclient.WithCallTimeout(c.CallTimeout))
-	}
-	return kmsclient.New(c.Endpoint, tlsCfg, opts...)
+	return kmsclient.NewMulti(c.URLs(), tlsCfg, kmsClientOptions(c)...)
 }
 
 // s3Runtime is a running S3 node.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -141,8 +142,13 @@ func (e Encryption) Proxies() ([]netip.Prefix, error) {
 
 // KMSClient locates the KMS and the node's client certificate.
 type KMSClient struct {
-	// Endpoint is the KMS's URL (https://kms.example:7373).
+	// Endpoint is the URL of one KMS (https://kms.example:7373) or of a
+	// load balancer in front of several. Set exactly one of Endpoint and
+	// Endpoints.
 	Endpoint string `yaml:"endpoint"`
+	// Endpoints lists several KMS processes of one key store, which the
+	// node uses in turn and fails over between (kms/kmsclient).
+	Endpoints []string `yaml:"endpoints"`
 	// CAFile is the CA bundle (PEM) the KMS's server certificate must
 	// chain to.
 	CAFile string `yaml:"ca_file"`
@@ -152,9 +158,20 @@ type KMSClient struct {
 	// Key is the client certificate's private key file (PEM).
 	Key string `yaml:"key"`
 	// CallTimeout bounds each attempt of a KMS call (0: the client's
-	// default, 30s). A call is tried up to 3 times, so a KMS that stops
-	// answering fails SSE requests after about 3 × CallTimeout.
+	// default, 30s). An idempotent call is tried up to 3 times, so a KMS
+	// that stops answering fails SSE requests after about 3 × CallTimeout
+	// when no other endpoint answers.
 	CallTimeout time.Duration `yaml:"call_timeout"`
+	// DownFor is how long an endpoint that failed is skipped (0: 5s).
+	DownFor time.Duration `yaml:"down_for"`
+}
+
+// URLs returns Endpoint or Endpoints.
+func (k KMSClient) URLs() []string {
+	if k.Endpoint != "" {
+		return []string{k.Endpoint}
+	}
+	return k.Endpoints
 }
 
 // DefaultS3 returns the defaults that a file overrides.
@@ -214,8 +231,17 @@ func (c *S3) Validate() error {
 		errs = append(errs, "data_dir is required")
 	}
 	errs = append(errs, c.Lifecycle.validate(c.TLS.ReloadInterval)...)
-	if c.KMS.Endpoint == "" || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
-		errs = append(errs, "kms.endpoint, kms.ca_file, kms.cert and kms.key are required")
+	if (c.KMS.Endpoint == "" && len(c.KMS.Endpoints) == 0) || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
+		errs = append(errs, "kms.endpoint (or kms.endpoints), kms.ca_file, kms.cert and kms.key are required")
+	}
+	if c.KMS.Endpoint != "" && len(c.KMS.Endpoints) > 0 {
+		errs = append(errs, "set kms.endpoint or kms.endpoints, not both")
+	}
+	if slices.Contains(c.KMS.Endpoints, "") {
+		errs = append(errs, "kms.endpoints has an empty entry")
+	}
+	if c.KMS.CallTimeout < 0 || c.KMS.DownFor < 0 {
+		errs = append(errs, "kms.call_timeout and kms.down_for must not be negative")
 	}
 	if _, err := c.Encryption.Proxies(); err != nil {
 		errs = append(errs, err.Error())

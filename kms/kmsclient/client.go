@@ -2,8 +2,10 @@
 // data-key API used by S3 nodes and the admin REST API used by operators.
 //
 // A Client talks HTTPS with mutual TLS to one endpoint (a KMS node or a
-// load balancer in front of several) over a pooled, keep-alive transport
-// (HTTP/2 when the server offers it). Every error it returns is a
+// load balancer in front of several), or to several KMS nodes itself
+// (NewMulti; see endpoints.go for how it picks one and fails over), over a
+// pooled, keep-alive transport (HTTP/2 when the server offers it). Every
+// error it returns is a
 // *kms.Error carrying the server's code and caller-safe message; its Err
 // is a *CallError with the HTTP details. Calls that are safe to repeat
 // (generate, decrypt, rewrap, encrypt, get, list) are retried a bounded
@@ -28,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3kms/s3kms/api/wire"
@@ -47,7 +50,11 @@ const (
 
 // Client is a client of the KMS HTTP API. It is safe for concurrent use.
 type Client struct {
-	base        *url.URL
+	eps         []*endpoint
+	rr          atomic.Uint64 // round-robin position among the endpoints
+	downFor     time.Duration
+	now         func() time.Time
+	tlsFor      func(host string) *tls.Config
 	hc          *http.Client
 	retries     int
 	backoff     time.Duration
@@ -83,6 +90,14 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.hc = hc }
 }
 
+// WithTLSConfigFunc gives each endpoint a TLS configuration of its own,
+// tlsFor(the endpoint's host name), e.g. one whose certificate check names
+// that host; each endpoint then has its own transport. It replaces the
+// tlsCfg given to NewMulti; WithHTTPClient overrides it.
+func WithTLSConfigFunc(tlsFor func(host string) *tls.Config) Option {
+	return func(c *Client) { c.tlsFor = tlsFor }
+}
+
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) { c.userAgent = ua }
@@ -91,17 +106,35 @@ func WithUserAgent(ua string) Option {
 // New returns a client of the KMS at endpoint ("https://kms.example:8443"),
 // authenticating with the client certificate in tlsCfg.
 func New(endpoint string, tlsCfg *tls.Config, opts ...Option) (*Client, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("kmsclient: invalid endpoint: %w", err)
+	return NewMulti([]string{endpoint}, tlsCfg, opts...)
+}
+
+// NewMulti returns a client of the KMS nodes at endpoints (at least one),
+// all serving the same keys (one key store), authenticating with the
+// client certificate in tlsCfg. Calls are spread over the endpoints in
+// turn; one that fails is left alone for a while and the call goes to the
+// next (endpoints.go).
+func NewMulti(endpoints []string, tlsCfg *tls.Config, opts ...Option) (*Client, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("kmsclient: no endpoint")
 	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("kmsclient: endpoint %q is not an http(s) URL", endpoint)
+	eps := make([]*endpoint, 0, len(endpoints))
+	for _, e := range endpoints {
+		u, err := url.Parse(e)
+		if err != nil {
+			return nil, fmt.Errorf("kmsclient: invalid endpoint: %w", err)
+		}
+		if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			return nil, fmt.Errorf("kmsclient: endpoint %q is not an http(s) URL", e)
+		}
+		u.Path = strings.TrimSuffix(u.Path, "/")
+		u.RawPath = ""
+		eps = append(eps, &endpoint{base: u})
 	}
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath = ""
 	c := &Client{
-		base:        u,
+		eps:         eps,
+		downFor:     DefaultDownFor,
+		now:         time.Now,
 		retries:     DefaultRetries,
 		backoff:     DefaultBackoff,
 		maxBackoff:  DefaultMaxBackoff,
@@ -111,8 +144,21 @@ func New(endpoint string, tlsCfg *tls.Config, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(c)
 	}
+	for _, ep := range c.eps {
+		switch {
+		case c.hc != nil:
+			ep.hc = c.hc
+		case c.tlsFor != nil:
+			ep.hc = &http.Client{Transport: NewTransport(c.tlsFor(ep.base.Hostname()))}
+		}
+	}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: NewTransport(tlsCfg)}
+		for _, ep := range c.eps {
+			if ep.hc == nil {
+				ep.hc = c.hc
+			}
+		}
 	}
 	return c, nil
 }
@@ -143,7 +189,12 @@ func NewTransport(tlsCfg *tls.Config) *http.Transport {
 
 // CloseIdleConnections closes the idle connections of the client's
 // transport.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	for _, ep := range c.eps {
+		ep.hc.CloseIdleConnections()
+	}
+}
 
 // TLSConfigFromFiles returns a client TLS configuration trusting the CAs
 // in caFile and presenting the certificate and key in certFile and
@@ -179,8 +230,9 @@ type call struct {
 	idempotent bool
 }
 
-// do performs c, retrying it when it is idempotent and the failure is
-// retryable.
+// do performs cl, on another endpoint or again after a backoff when it is
+// idempotent and the failure retryable, or when no connection could be
+// made at all (mayFailOver).
 func (c *Client) do(ctx context.Context, cl call) error {
 	var body []byte
 	if cl.in != nil {
@@ -193,9 +245,24 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		defer clear(body)
 	}
 	delay := c.backoff
-	for attempt := 0; ; attempt++ {
-		err := c.once(ctx, cl, body)
-		if err == nil || attempt >= c.retries || !Retryable(err) {
+	for round := 0; ; round++ {
+		// One round tries each endpoint that is up once (or, when none
+		// is, the one down the longest), without waiting in between.
+		var err error
+		for _, ep := range c.order() {
+			err = c.once(ctx, ep, cl, body)
+			if err == nil {
+				ep.up()
+				return nil
+			}
+			if endpointFault(err) {
+				ep.down(c.now().Add(c.downFor))
+			}
+			if !mayFailOver(err) || ctx.Err() != nil {
+				return err
+			}
+		}
+		if round >= c.retries {
 			return err
 		}
 		// Full jitter: sleep a random time up to delay.
@@ -212,15 +279,15 @@ func (c *Client) do(ctx context.Context, cl call) error {
 }
 
 // once performs one attempt of cl.
-func (c *Client) once(ctx context.Context, cl call, body []byte) error {
+func (c *Client) once(ctx context.Context, ep *endpoint, cl call, body []byte) error {
 	parent := ctx
 	if c.callTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.callTimeout)
 		defer cancel()
 	}
-	u := *c.base
-	u.RawPath = c.base.EscapedPath() + cl.path
+	u := *ep.base
+	u.RawPath = ep.base.EscapedPath() + cl.path
 	u.Path, _ = url.PathUnescape(u.RawPath)
 	u.RawQuery = cl.query.Encode()
 	var rd io.Reader
@@ -239,7 +306,7 @@ func (c *Client) once(ctx context.Context, cl call, body []byte) error {
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := ep.hc.Do(req)
 	if err != nil {
 		return transportError(parent, cl, err)
 	}
@@ -283,6 +350,7 @@ func transportError(parent context.Context, cl call, err error) error {
 		return &kms.Error{Code: kms.EUnavailable, Message: "KMS call cancelled or timed out", Err: ce}
 	}
 	ce.Conn = true
+	ce.Dial = isDialError(err)
 	return &kms.Error{Code: kms.EUnavailable, Message: "cannot reach the KMS", Err: ce}
 }
 
@@ -362,6 +430,10 @@ type CallError struct {
 	// (dial, TLS handshake, reset connection, response-header or per-call
 	// timeout), but not when the caller's context ended.
 	Conn bool
+	// Dial is true when no connection could be made (refused, unreachable,
+	// dial timeout): the request never left, so even a call that is not
+	// idempotent may go to another endpoint.
+	Dial bool
 	// Idempotent is true when the call may be repeated safely.
 	Idempotent bool
 	// Err is the underlying transport or decoding error, if any.

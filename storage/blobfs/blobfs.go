@@ -14,6 +14,15 @@
 // A crash before the metadata commit leaves an unreferenced blob, and a
 // crash before Commit a temp file; Sweep removes both once they are older
 // than a grace period.
+//
+// Several S3 nodes may share the directory (a shared POSIX file system,
+// docs/cluster.md). A writer holds an exclusive flock(2) lock on its temp
+// file from Create until the file is renamed (or removed), and Sweep never
+// removes a temp file whose lock it cannot take: a node's sweep spares
+// another node's upload in flight, however long that upload pauses, as
+// long as the file system shares locks between hosts (NFSv4, NFSv3 with
+// lockd, CephFS; not NFS mounted with nolock or local_lock). Where it
+// cannot lock at all, Sweep falls back on the age alone.
 package blobfs
 
 import (
@@ -88,6 +97,10 @@ func (s *Store) Create(ctx context.Context) (s3node.BlobWriter, error) {
 	if err != nil {
 		return nil, ioErr(err, "create blob")
 	}
+	// Marks the write as in flight for every sweeper (until the rename in
+	// Commit, or Abort). A file system without locks leaves the grace
+	// period alone to protect it; a fresh file is within it.
+	_, _ = tryLock(f)
 	return &writer{s: s, f: f}, nil
 }
 
@@ -195,8 +208,9 @@ func (w *writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// Commit fsyncs the temp file, renames it to a new id and fsyncs the
-// fan-out directory. On error the temp file is removed.
+// Commit fsyncs the temp file, renames it to a new id, closes it (which
+// releases its lock) and fsyncs the fan-out directory. On error the temp
+// file is removed.
 func (w *writer) Commit(ctx context.Context) (string, error) {
 	if w.done {
 		return "", s3node.Errorf(s3node.EInternal, "", "commit of a finished blob")
@@ -220,15 +234,15 @@ func (w *writer) Commit(ctx context.Context) (string, error) {
 	if err := w.f.Sync(); err != nil {
 		return fail(err, "sync blob")
 	}
-	if err := w.f.Close(); err != nil {
-		os.Remove(tmp)
-		return "", ioErr(err, "close blob")
-	}
 	id := s3node.NewID()
 	dst, _ := w.s.path(id)
 	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
-		return "", ioErr(err, "commit blob")
+		return fail(err, "commit blob")
+	}
+	// Closing releases the temp file's lock, only now that it is renamed.
+	if err := w.f.Close(); err != nil {
+		os.Remove(dst)
+		return "", ioErr(err, "close blob")
 	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		// The blob may or may not survive a crash: do not acknowledge it.
@@ -244,8 +258,10 @@ func (w *writer) Abort() error {
 		return nil
 	}
 	w.done = true
+	// Removed before the close releases the lock.
+	err := os.Remove(w.f.Name())
 	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ioErr(err, "abort blob")
 	}
 	return nil

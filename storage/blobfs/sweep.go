@@ -19,11 +19,12 @@ type SweepStats struct {
 }
 
 // Sweep removes temp files and unreferenced blobs whose modification time
-// is more than olderThan ago. The grace period protects writes in flight:
-// a temp file still being written, and a committed blob whose metadata
-// transaction has not committed yet. It must exceed the longest time an
-// upload may take between writes, and between Commit and the metadata
-// commit.
+// is more than olderThan ago. A temp file still being written is locked by
+// its writer and never removed (see the package doc; without locks, the
+// grace period must exceed the longest pause of an upload). The grace
+// period protects a committed blob whose metadata transaction has not
+// committed yet: it must exceed the time between Commit and the metadata
+// commit, plus the clock skew between the nodes sharing the directory.
 //
 // isReferenced is asked about each old blob, typically
 // s3node.BlobIndex.BlobReferenced. If it fails, Sweep stops and returns
@@ -48,10 +49,14 @@ func (s *Store) Sweep(ctx context.Context, isReferenced func(ctx context.Context
 		if err != nil {
 			return st, ioErr(err, "sweep temp files")
 		}
-		if fi.ModTime().Before(cutoff) {
-			if err := os.Remove(filepath.Join(tmp, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return st, ioErr(err, "sweep temp files")
-			}
+		if !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		removed, err := removeIdleTemp(filepath.Join(tmp, e.Name()), cutoff)
+		if err != nil {
+			return st, ioErr(err, "sweep temp files")
+		}
+		if removed {
 			st.Temps++
 			st.Bytes += fi.Size()
 		}
@@ -75,4 +80,36 @@ func (s *Store) Sweep(ctx context.Context, isReferenced func(ctx context.Context
 		return nil
 	})
 	return st, err
+}
+
+// removeIdleTemp removes the temp file at path if no writer holds its lock
+// and it is still older than cutoff. A file gone meanwhile is not an
+// error.
+func removeIdleTemp(path string, cutoff time.Time) (bool, error) {
+	// Opened for writing: an exclusive lock on NFS needs it.
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close() // releases the lock, after the removal
+	held, lerr := tryLock(f)
+	if !held && lerr == nil {
+		return false, nil // a write in flight
+	}
+	// Held, or no locking here (lerr): the age decides. Checked again
+	// under the lock: the writer may have touched it since the listing.
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if !fi.ModTime().Before(cutoff) {
+		return false, nil
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
