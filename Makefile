@@ -75,6 +75,14 @@ run-dev:
 # figures: rewrap rate of REWRAP_N objects on PostgreSQL and GET p50/p99
 # without and during the job (REWRAP_GET of GETs without it, REWRAP_CONC
 # workers, REWRAP_RATE rows/s: the node's rewrap.rate, 0 for its default).
+# Mixed load (issue 8): 64 workers PUT/GET/LIST/DELETE plain, SSE-S3,
+# SSE-KMS and SSE-C objects for LOAD (default 60s) against `kms serve` +
+# `s3 serve` on a private PostgreSQL, every read verified; prints the
+# table. CI runs 10 s of it in-process (internal/s3load TestLoadMix).
+.PHONY: loadmix
+loadmix:
+	$(GO) test -count=1 -v -timeout 30m ./test/rotation -run 'TestLoadMix$$' -args -loadmix=$(or $(LOAD),60s) -loadmix.conc=$(or $(CONC),64)
+
 .PHONY: rotation-e2e rewrapbench
 rotation-e2e:
 	S3KMS_ROTATION_N=$(or $(ROTATION_N),10000) $(GO) test -count=1 -v -timeout 30m ./test/rotation -run 'TestRotationE2E|TestHarness'
