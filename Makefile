@@ -13,9 +13,11 @@ build:
 
 # `make test` is the one command that runs every test: it checks that the
 # components the tests need are installed (and says how to install them),
-# then runs the linters and the whole suite with the race detector. Tests
-# start their own PostgreSQL clusters in temporary directories.
-test: deps lint unit
+# then runs the linters, the whole suite with the race detector, every
+# fuzz target for FUZZTIME and govulncheck. Tests start their own
+# PostgreSQL clusters in temporary directories.
+FUZZTIME ?= 3s
+test: deps lint unit fuzz-smoke vulncheck
 
 deps:
 	@./scripts/check-deps.sh
@@ -35,9 +37,10 @@ staticcheck:
 unit:
 	$(GO) test -race -timeout 20m $(PKGS)
 
-# Runs every fuzz target briefly (their seed corpora also run in `unit`).
+# Runs every fuzz target for FUZZTIME (their seed corpora also run in
+# `unit`), FUZZ_JOBS packages at a time (default: the CPUs).
 fuzz-smoke:
-	@./scripts/fuzz-smoke.sh 10s
+	@./scripts/fuzz-smoke.sh $(FUZZTIME)
 
 # govulncheck (pinned) against GOVULNDB (default https://vuln.go.dev):
 # fails on findings; if the DB is unreachable it prints "vulnerability DB
