@@ -38,6 +38,7 @@ func TestLoadMix(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.KMSKeyID = loadKMSKey
+		cfg.Keep = true // the node's temporary directory goes anyway
 	}
 	res, err := RunMixed(context.Background(), cfg)
 	if err != nil {
@@ -47,14 +48,12 @@ func TestLoadMix(t *testing.T) {
 	if res.Errors() > 0 || res.Mismatches() > 0 || res.FirstError != nil {
 		t.Fatalf("%d errors, %d mismatches; first: %v", res.Errors(), res.Mismatches(), res.FirstError)
 	}
+	// Every operation ran (a few hundred in all even on a loaded 2-core
+	// machine under the race detector); that every mode round-trips is
+	// TestRunMixedSmall's to check, with a fixed number of operations.
 	for op := range numMixOps {
 		if res.ByOp[op].Ops == 0 {
 			t.Errorf("no successful %v", op)
-		}
-	}
-	for _, m := range cfg.Modes {
-		if res.PutsByMode[m] == 0 {
-			t.Errorf("no PUT in mode %s", m)
 		}
 	}
 }
@@ -68,7 +67,7 @@ func TestRunMixedSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := MixConfig{Endpoint: e.URL, Region: e.Region, AccessKey: e.AccessKey, Secret: e.Secret,
-		CAFile: e.CAFile, Bucket: "mixsmall", Concurrency: 4, Count: 400, KMSKeyID: loadKMSKey,
+		CAFile: e.CAFile, Bucket: "mixsmall", Concurrency: 4, Count: 160, KMSKeyID: loadKMSKey,
 		SharedKeys: 6, OwnKeys: 5, LargeSize: 2 << 20}
 	res, err := RunMixed(context.Background(), cfg)
 	if err != nil {
@@ -78,7 +77,7 @@ func TestRunMixedSmall(t *testing.T) {
 	if res.Errors() > 0 || res.Mismatches() > 0 || res.FirstError != nil {
 		t.Fatalf("%d errors, %d mismatches; first: %v", res.Errors(), res.Mismatches(), res.FirstError)
 	}
-	if res.Total.Ops != 400 || res.GetMisses == 0 || res.RangedGets == 0 || len(res.PutsByMode) != 4 {
+	if res.Total.Ops != 160 || res.GetMisses == 0 || res.RangedGets == 0 || len(res.PutsByMode) != 4 {
 		t.Fatalf("ops %d, GET misses %d, ranged %d, modes %v", res.Total.Ops, res.GetMisses, res.RangedGets, res.PutsByMode)
 	}
 	cc := Config{Endpoint: e.URL, Region: e.Region, AccessKey: e.AccessKey, Secret: e.Secret, CAFile: e.CAFile}
