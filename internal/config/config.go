@@ -410,7 +410,8 @@ func Decode(data []byte, v any, lookup func(string) (string, bool)) error {
 	if doc.Kind == 0 {
 		return nil // empty file: defaults
 	}
-	if err := expandNode(&doc, lookup); err != nil {
+	var exps []expansion
+	if err := expandNode(&doc, lookup, &exps); err != nil {
 		return err
 	}
 	// Re-encode the expanded tree and decode strictly: yaml.Node.Decode
@@ -422,21 +423,22 @@ func Decode(data []byte, v any, lookup func(string) (string, bool)) error {
 	}
 	dec := yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
-	return dec.Decode(v)
+	return redact(dec.Decode(v), exps)
 }
 
-func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), exps *[]expansion) error {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "${") {
 		s, err := Expand(n.Value, lookup)
 		if err != nil {
 			return fmt.Errorf("line %d: %w", n.Line, err)
 		}
+		*exps = append(*exps, expansion{from: n.Value, to: s})
 		n.Value = s
 		n.Style = yaml.DoubleQuotedStyle // keep it a string whatever it holds
 		n.Tag = "!!str"
 	}
 	for _, c := range n.Content {
-		if err := expandNode(c, lookup); err != nil {
+		if err := expandNode(c, lookup, exps); err != nil {
 			return err
 		}
 	}

@@ -79,15 +79,20 @@ func testDeleteObjects(t *testing.T, e *env) {
 		})
 	}
 
-	var many []types.ObjectIdentifier
-	for i := 0; i < 1001; i++ {
-		many = append(many, types.ObjectIdentifier{Key: aws.String(fmt.Sprint(i))})
-	}
-	_, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: many}})
-	wantCode(t, err, "MalformedXML", 400)
-	out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: many[:1000]}})
-	if err != nil || len(out.Deleted) != 1000 {
-		t.Fatalf("1000 keys: %d %v", len(out.Deleted), err)
+	// The limit of 1000 keys is the handler's, whatever the backend: it
+	// is checked on PostgreSQL only. On SQLite, 1000 deletions (one write
+	// transaction each) take 2 s, but 2 minutes under the race detector.
+	if e.backend == postgresBackend {
+		var many []types.ObjectIdentifier
+		for i := 0; i < 1001; i++ {
+			many = append(many, types.ObjectIdentifier{Key: aws.String(fmt.Sprint(i))})
+		}
+		_, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: many}})
+		wantCode(t, err, "MalformedXML", 400)
+		out, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: many[:1000]}})
+		if err != nil || len(out.Deleted) != 1000 {
+			t.Fatalf("1000 keys: %d %v", len(out.Deleted), err)
+		}
 	}
 
 	// Integrity headers, with raw requests.
@@ -121,7 +126,7 @@ func testDeleteObjects(t *testing.T, e *env) {
 			t.Fatalf("%s: %d %s", bad, resp.StatusCode, b)
 		}
 	}
-	_, err = e.client(bob()).DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: objIDs("c")}})
+	_, err := e.client(bob()).DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("multi"), Delete: &types.Delete{Objects: objIDs("c")}})
 	wantCode(t, err, "AccessDenied", 403)
 }
 

@@ -3,7 +3,9 @@ package s3api
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/xml"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -18,7 +20,12 @@ var xmlTargets = []struct {
 	{"PUT", "/fuzz/obj?tagging", false},
 	{"POST", "/fuzz?delete", true},
 	{"PUT", "/fuzz?encryption", true},
+	{"POST", "/fuzz/mpu?uploadId={upload}", false}, // CompleteMultipartUpload
 }
+
+// xmlEncryption and xmlComplete are the indexes of PutBucketEncryption
+// and CompleteMultipartUpload in xmlTargets.
+const xmlEncryption, xmlComplete = 5, 6
 
 // FuzzXMLBodies sends arbitrary XML request documents, signed, through the
 // whole handler: every one must get an answer that is not a server error
@@ -43,7 +50,15 @@ func FuzzXMLBodies(f *testing.F) {
 		`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>arn:aws:kms:us-east-1:111122223333:key/k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>SSE-C</EncryptionType></BlockedEncryptionTypes></Rule></ServerSideEncryptionConfiguration>`,
 		`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm><KMSMasterKeyID>k</KMSMasterKeyID></ApplyServerSideEncryptionByDefault></Rule><Rule/></ServerSideEncryptionConfiguration>`,
 	} {
-		f.Add(uint8(len(xmlTargets)-1), []byte(s)) // PutBucketEncryption
+		f.Add(uint8(xmlEncryption), []byte(s))
+	}
+	for _, s := range []string{
+		`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"0123456789abcdef0123456789abcdef"</ETag></Part></CompleteMultipartUpload>`,
+		`<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>x</ETag></Part><Part><PartNumber>1</PartNumber><ETag>y</ETag></Part></CompleteMultipartUpload>`,
+		`<CompleteMultipartUpload><Part><PartNumber>-1</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part></CompleteMultipartUpload>`,
+		`<CompleteMultipartUpload></CompleteMultipartUpload>`,
+	} {
+		f.Add(uint8(xmlComplete), []byte(s))
 	}
 	e := newEnv(f, "")
 	if resp, _ := e.raw(f, alice(), "PUT", "/fuzz", nil, nil); resp.StatusCode != 200 {
@@ -52,8 +67,10 @@ func FuzzXMLBodies(f *testing.F) {
 	if resp, _ := e.raw(f, alice(), "PUT", "/fuzz/obj", []byte("x"), nil); resp.StatusCode != 200 {
 		f.Fatalf("put object: %d", resp.StatusCode)
 	}
+	upload := newUpload(f, e)
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		tg := xmlTargets[int(which)%len(xmlTargets)]
+		tg.path = strings.ReplaceAll(tg.path, "{upload}", upload)
 		hdr := http.Header{}
 		if tg.md5 {
 			sum := md5.Sum(body)
@@ -66,5 +83,21 @@ func FuzzXMLBodies(f *testing.F) {
 		if tg.path == "/fuzz-new" && resp.StatusCode == 200 {
 			e.raw(t, alice(), "DELETE", "/fuzz-new", nil, nil)
 		}
+		if strings.Contains(tg.path, "uploadId=") && resp.StatusCode == 200 {
+			upload = newUpload(t, e) // completed: the next input needs another
+		}
 	})
+}
+
+// newUpload starts a multipart upload of /fuzz/mpu with one part.
+func newUpload(t testing.TB, e *env) string {
+	resp, out := e.raw(t, alice(), "POST", "/fuzz/mpu?uploads", nil, nil)
+	var doc struct{ UploadId string }
+	if err := xml.Unmarshal(out, &doc); resp.StatusCode != 200 || err != nil || doc.UploadId == "" {
+		t.Fatalf("create multipart upload: %d %v\n%s", resp.StatusCode, err, out)
+	}
+	if resp, out := e.raw(t, alice(), "PUT", "/fuzz/mpu?partNumber=1&uploadId="+doc.UploadId, []byte("part"), nil); resp.StatusCode != 200 {
+		t.Fatalf("upload part: %d\n%s", resp.StatusCode, out)
+	}
+	return doc.UploadId
 }

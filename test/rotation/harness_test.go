@@ -14,6 +14,7 @@ import (
 // writers run, the S3 node is killed with SIGKILL and restarted, and
 // everything reads back as written.
 func TestHarness(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		start func(t *testing.T) *stack

@@ -16,13 +16,19 @@
 // has no --bucket flag; every other contract command they use then fails
 // the test naming the missing command):
 //
-//	go test -count=1 -v -timeout 30m ./test/rotation                       # N=10000
+//	go test -count=1 -v -timeout 30m ./test/rotation                       # N=3000 (CI)
+//	make rotation-e2e                                                        # N=10000
 //	S3KMS_ROTATION_N=2000 go test -count=1 -v ./test/rotation -run 'E2E'   # smaller
 //	make rewrapbench                                                         # figures (100,000 objects)
 //
 // S3KMS_ROTATION_BIN=/path/to/s3kms runs them against that binary instead
 // of building ./cmd/s3kms; S3KMS_TEST_POSTGRES points them at an existing
 // PostgreSQL (see internal/pgtest).
+//
+// The end-to-end tests and TestHarness run in parallel (each has its own
+// processes, temporary directory, databases and ports): most of their
+// time is spent waiting (a killed node's job lease, reads back), so on a
+// 2-core CI machine parallel runs save about a minute and a half.
 //
 // A node killed during a job holds the job's lease until it expires: the
 // restarted node resumes the job after that. The serve stack sets
@@ -43,8 +49,13 @@ import (
 	"github.com/s3kms/s3kms/internal/pgtest"
 )
 
+// defaultObjects is N of the end-to-end tests in `go test ./...` (CI):
+// enough for a rewrap job of several pages at the node's default rate, so
+// that the node is killed during it; `make rotation-e2e` runs 10000.
+const defaultObjects = 3000
+
 var (
-	objectsFlag = flag.Int("rotation.n", envInt("S3KMS_ROTATION_N", 10000), "SSE-S3 object versions of the end-to-end tests on PostgreSQL (env S3KMS_ROTATION_N); the `s3kms dev` run uses a fifth")
+	objectsFlag = flag.Int("rotation.n", envInt("S3KMS_ROTATION_N", defaultObjects), "SSE-S3 object versions of the end-to-end tests on PostgreSQL (env S3KMS_ROTATION_N); the `s3kms dev` run uses a fifth")
 	benchN      = flag.Int("rewrapbench", 0, "objects of TestRewrapFigures (0: skip; `make rewrapbench` uses 100000)")
 	benchGET    = flag.Duration("rewrapbench.get", 0, "length of the GET phase without the job in TestRewrapFigures (0: 20s)")
 	benchConc   = flag.Int("rewrapbench.conc", 4, "GET workers of TestRewrapFigures")

@@ -22,6 +22,7 @@ const loadConc = 8
 // and the S3 node as separate processes: the S3 node is killed with
 // SIGKILL during the rewrap job.
 func TestRotationE2E(t *testing.T) {
+	t.Parallel() // see the package doc
 	if !rotateHasBucket(t, s3kmsBinary(t)) {
 		t.Skip("`s3kms admin key rotate` has no --bucket flag yet: the rotation slices (kms, job) are not merged")
 	}
@@ -31,6 +32,7 @@ func TestRotationE2E(t *testing.T) {
 // TestRotationE2EDev is the same on the all-in-one `s3kms dev` (SQLite)
 // with a fifth of the objects: killing dev kills the KMS with the node.
 func TestRotationE2EDev(t *testing.T) {
+	t.Parallel()
 	if !rotateHasBucket(t, s3kmsBinary(t)) {
 		t.Skip("`s3kms admin key rotate` has no --bucket flag yet: the rotation slices (kms, job) are not merged")
 	}
