@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -54,6 +55,8 @@ type Client struct {
 	maxBackoff  time.Duration
 	callTimeout time.Duration
 	userAgent   string
+	metrics     *Metrics     // nil: none
+	log         *slog.Logger // nil: no logs
 }
 
 // Option configures a Client.
@@ -192,18 +195,23 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		// The body may hold plaintext (Encrypt).
 		defer clear(body)
 	}
+	start := time.Now()
 	delay := c.backoff
 	for attempt := 0; ; attempt++ {
 		err := c.once(ctx, cl, body)
 		if err == nil || attempt >= c.retries || !Retryable(err) {
+			c.metrics.observe(cl.name, err, time.Since(start))
 			return err
 		}
+		c.metrics.retried(cl.name)
+		c.logRetry(ctx, cl.name, attempt, err)
 		// Full jitter: sleep a random time up to delay.
 		d := time.Duration(rand.Int64N(int64(delay) + 1))
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			c.metrics.observe(cl.name, err, time.Since(start))
 			return err
 		case <-t.C:
 		}
@@ -238,6 +246,11 @@ func (c *Client) once(ctx context.Context, cl call, body []byte) error {
 	}
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if id := kms.RequestIDFrom(ctx); id != "" {
+		// The caller's request id (an S3 node's x-amz-request-id): the
+		// KMS logs it, to follow one request across services.
+		req.Header.Set("X-Request-Id", id)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

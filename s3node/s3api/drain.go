@@ -1,0 +1,10 @@
+package s3api
+
+// SetDraining makes /readyz answer 503 {"status":"draining"} (true) or run
+// its checks again (false). The lifecycle code calls it when shutdown
+// starts, so that load balancers stop sending new requests while the
+// in-flight ones finish.
+func (rd *Readiness) SetDraining(on bool) { rd.draining.Store(on) }
+
+// Draining reports whether SetDraining(true) is in effect.
+func (rd *Readiness) Draining() bool { return rd.draining.Load() }
