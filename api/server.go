@@ -42,15 +42,15 @@ type Config struct {
 
 // Server serves the KMS HTTP API.
 type Server struct {
-	svc      *kms.Service
-	log      *slog.Logger
-	ready    func(ctx context.Context) error
+	svc       *kms.Service
+	log       *slog.Logger
+	ready     func(ctx context.Context) error
 	checks    []ReadyCheck
 	accessLog bool
 	draining  atomic.Bool
-	registry *prometheus.Registry
-	metrics  *metrics
-	router   *chi.Mux
+	registry  *prometheus.Registry
+	metrics   *metrics
+	router    *chi.Mux
 }
 
 // NewServer builds the HTTP API over cfg.Service.
