@@ -62,6 +62,10 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
 
+// Registry is the registry served on /metrics, for other components of
+// the KMS process (KMIP) to register on.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }

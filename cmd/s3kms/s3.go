@@ -54,12 +54,12 @@ func newS3Cmd() *cobra.Command {
 // The KMS client is the S3 node's key service.
 var _ s3api.KeyService = (*kmsclient.Client)(nil)
 
-func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
+func newKMSClient(c config.KMSClient, opts ...kmsclient.Option) (*kmsclient.Client, error) {
 	tlsCfg, err := kmsclient.TLSConfigFromFiles(c.CAFile, c.Cert, c.Key)
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.New(c.Endpoint, tlsCfg)
+	return kmsclient.New(c.Endpoint, tlsCfg, opts...)
 }
 
 // s3Runtime is a running S3 node.
@@ -69,12 +69,24 @@ type s3Runtime struct {
 	servers []*http.Server
 	lns     []net.Listener
 	adminLn net.Listener // the admin API's, or nil
+	// ready answers /-/readyz and the admin /readyz; SetDraining on it
+	// makes them answer 503 while shutting down.
+	ready *s3api.Readiness
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
 func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
-	kc, err := newKMSClient(cfg.KMS)
+	reg := newRegistry()
+	kcMetrics, err := kmsclient.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	sweepM, err := newSweepMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := newKMSClient(cfg.KMS, kmsclient.WithMetrics(kcMetrics), kmsclient.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +108,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
+	ready := s3Readiness(store, kc, data)
 	srv, err := s3api.New(s3api.Config{
+		Registerer: reg, AccessLog: cfg.Log.Access, Readiness: ready,
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
@@ -106,7 +120,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, ready: ready}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
@@ -162,9 +176,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger)
+		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger, sweepM)
 	}()
-	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger); err != nil {
+	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger, reg); err != nil {
 		return nil, err
 	}
 	return rt, nil
@@ -172,11 +186,14 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 
 // sweepLoop removes orphan blobs (left by crashes between the data write
 // and the metadata commit) once they are older than grace.
-func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger) {
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger, m *sweepMetrics) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
 		st, err := data.Sweep(ctx, index.BlobReferenced, grace)
+		if ctx.Err() == nil {
+			m.observe(st, err)
+		}
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("blob sweep failed; will retry", "err", err)
 		} else if st.Blobs+st.Temps > 0 {
