@@ -71,9 +71,9 @@ type s3Runtime struct {
 	adminLn net.Listener // the admin API's, or nil
 	// ready answers /-/readyz and the admin /readyz; SetDraining on it
 	// makes them answer 503 while shutting down.
-	ready *s3api.Readiness
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	ready  *s3api.Readiness
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
@@ -108,7 +108,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
-	ready := s3Readiness(store, kc, data)
+	ready := s3Readiness(store, kc, data, logger)
 	srv, err := s3api.New(s3api.Config{
 		Registerer: reg, AccessLog: cfg.Log.Access, Readiness: ready,
 		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,12 +24,12 @@ func newRegistry() *prometheus.Registry {
 // s3Readiness is the S3 node's /readyz: the metadata database answers a
 // ping, the KMS its /readyz (through the node's mutual-TLS client), and
 // the data directory takes a small file.
-func s3Readiness(db *database, kc *kmsclient.Client, data *blobfs.Store) *s3api.Readiness {
+func s3Readiness(db *database, kc *kmsclient.Client, data *blobfs.Store, logger *slog.Logger) *s3api.Readiness {
 	return s3api.NewReadiness(0, 0,
 		s3api.Check{Name: "database", Fn: db.ping},
 		s3api.Check{Name: "kms", Fn: kc.Ready},
 		s3api.Check{Name: "data_dir", Fn: s3api.DirWritable(data.TempDir())},
-	)
+	).WithLogger(logger)
 }
 
 // sweepMetrics are the orphan-blob sweeper's metrics. A nil *sweepMetrics

@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"sync"
@@ -34,6 +35,7 @@ type Check struct {
 // for TTL so that probes cannot overload PostgreSQL or the KMS; concurrent
 // probes share one run. It is safe for concurrent use.
 type Readiness struct {
+	log      *slog.Logger
 	checks   []Check
 	timeout  time.Duration
 	ttl      time.Duration
@@ -49,7 +51,8 @@ type Readiness struct {
 type ReadyReport struct {
 	// Status is "ok" (liveness), "ready", "not ready" or "draining".
 	Status string `json:"status"`
-	// Checks maps each check to "ok" or "fail: <reason>".
+	// Checks maps each check to "ok" or "fail". The reason of a failure
+	// is logged, not answered: the S3 listeners are public.
 	Checks map[string]string `json:"checks,omitempty"`
 }
 
@@ -62,7 +65,16 @@ func NewReadiness(timeout, ttl time.Duration, checks ...Check) *Readiness {
 	if ttl <= 0 {
 		ttl = DefaultReadyTTL
 	}
-	return &Readiness{checks: checks, timeout: timeout, ttl: ttl}
+	return &Readiness{checks: checks, timeout: timeout, ttl: ttl, log: slog.New(slog.DiscardHandler)}
+}
+
+// WithLogger sets where failed checks are logged (warn level, with their
+// reason; at most once per TTL) and returns rd.
+func (rd *Readiness) WithLogger(l *slog.Logger) *Readiness {
+	if l != nil {
+		rd.log = l
+	}
+	return rd
 }
 
 // Ready runs the checks (or returns the cached result) and reports
@@ -85,23 +97,19 @@ func (rd *Readiness) run(ctx context.Context) ReadyReport {
 	// The checks outlive a probe that hangs up: their result is shared.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rd.timeout)
 	defer cancel()
-	results := make([]string, len(rd.checks))
+	errs := make([]error, len(rd.checks))
 	var wg sync.WaitGroup
 	for i, c := range rd.checks {
-		wg.Go(func() {
-			if err := c.Fn(ctx); err != nil {
-				results[i] = "fail: " + capString(err.Error(), 200)
-			} else {
-				results[i] = "ok"
-			}
-		})
+		wg.Go(func() { errs[i] = c.Fn(ctx) })
 	}
 	wg.Wait()
 	rep := ReadyReport{Status: "ready", Checks: make(map[string]string, len(rd.checks))}
 	for i, c := range rd.checks {
-		rep.Checks[c.Name] = results[i]
-		if results[i] != "ok" {
+		rep.Checks[c.Name] = "ok"
+		if errs[i] != nil {
+			rep.Checks[c.Name] = "fail"
 			rep.Status = "not ready"
+			rd.log.Warn("readiness check failed", "check", c.Name, "err", errs[i])
 		}
 	}
 	return rep
