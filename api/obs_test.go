@@ -107,3 +107,35 @@ func TestClientRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestKMSMetrics checks the protector and audit group-commit metrics
+// after a key creation (GenerateRoot) and a data key (OpenRoot).
+func TestKMSMetrics(t *testing.T) {
+	e := apitest.New(t, apitest.Options{CacheSize: -1})
+	admin := e.Client(t, e.Admin)
+	ctx := context.Background()
+	if _, err := admin.CreateKey(ctx, wire.CreateKeyRequest{ID: "metrics-key"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.GenerateDataKey(ctx, "metrics-key", map[string]string{"a": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder()
+	e.Server.Handler().ServeHTTP(rec, httpRequest("GET", "/metrics"))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`s3kms_kms_protector_calls_total{call="GenerateRoot"} 1`,
+		`s3kms_kms_protector_calls_total{call="OpenRoot"} 1`,
+		`s3kms_kms_protector_errors_total{call="OpenRoot"} 0`,
+		`s3kms_kms_protector_seconds_total{call="OpenRoot"}`,
+		`s3kms_kms_audit_batches_total`,
+		`s3kms_kms_audit_records_total`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(body)
+	}
+}
