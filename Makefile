@@ -60,6 +60,12 @@ s3load:
 ttfb:
 	$(GO) test -count=1 -timeout=30m -v ./internal/s3load -run TestTTFB -args -ttfb -ttfb.n=$(or $(TTFB_N),50)
 
+# docs/config.md, the configuration reference, from internal/config's
+# structures, field comments and defaults (a test fails when it is stale).
+.PHONY: config-doc
+config-doc:
+	$(GO) run ./internal/config/configdoc -src internal/config -o docs/config.md
+
 run-dev:
 	$(GO) run ./cmd/s3kms dev
 
@@ -75,3 +81,11 @@ rotation-e2e:
 
 rewrapbench:
 	$(GO) test -count=1 -v -timeout 90m ./test/rotation -run TestRewrapFigures -args -rewrapbench=$(or $(REWRAP_N),100000) -rewrapbench.get=$(or $(REWRAP_GET),20s) -rewrapbench.conc=$(or $(REWRAP_CONC),4) -rewrapbench.rate=$(or $(REWRAP_RATE),0)
+
+# Fault tests (test/faults, also part of `make test`) with their figures:
+# SIGKILL of the S3 node under load, PostgreSQL and KMS outages (recovery
+# times, error counts by code), disk full on a tmpfs data directory (needs
+# root). FAULTS_SEED repeats the crash test's kill moments.
+.PHONY: faults
+faults:
+	S3KMS_FAULTS_SEED=$(FAULTS_SEED) $(GO) test -count=1 -v -timeout 15m ./test/faults

@@ -29,7 +29,7 @@ func (s *Server) healthz(*http.Request) (any, error) {
 func (s *Server) readyzHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rep := &wire.Health{Status: "draining"}
-		if !s.draining.Load() {
+		if !s.draining.Load() && (s.drainingFrom == nil || !s.drainingFrom()) {
 			rep = s.runChecks(r.Context())
 		}
 		status := http.StatusOK

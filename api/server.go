@@ -38,6 +38,9 @@ type Config struct {
 	Checks []ReadyCheck
 	// AccessLog writes one "access" line per request to Logger.
 	AccessLog bool
+	// Draining, if set, makes GET /readyz answer 503 "draining" whenever
+	// it reports true (the lifecycle's drain flag), as SetDraining does.
+	Draining func() bool
 }
 
 // Server serves the KMS HTTP API.
@@ -48,9 +51,11 @@ type Server struct {
 	checks    []ReadyCheck
 	accessLog bool
 	draining  atomic.Bool
-	registry  *prometheus.Registry
-	metrics   *metrics
-	router    *chi.Mux
+	// drainingFrom is Config.Draining, or nil.
+	drainingFrom func() bool
+	registry     *prometheus.Registry
+	metrics      *metrics
+	router       *chi.Mux
 }
 
 // NewServer builds the HTTP API over cfg.Service.
@@ -59,7 +64,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("api: Config.Service is required")
 	}
 	s := &Server{svc: cfg.Service, log: cfg.Logger, ready: cfg.Ready, registry: cfg.Registry,
-		checks: cfg.Checks, accessLog: cfg.AccessLog}
+		checks: cfg.Checks, accessLog: cfg.AccessLog, drainingFrom: cfg.Draining}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -40,6 +40,14 @@ const (
 	UploadAlreadyExists Reason = "UploadAlreadyExists"
 )
 
+// Reasons used with EUnavailable.
+const (
+	// StorageFull: the data directory has no space (ENOSPC) or the
+	// node's quota is exhausted (EDQUOT). Deleting objects frees space;
+	// no restart is needed.
+	StorageFull Reason = "StorageFull"
+)
+
 // Reasons used with EInvalid.
 const (
 	InvalidArgument   Reason = "InvalidArgument"

@@ -12,6 +12,7 @@ need go "see https://go.dev/doc/install (Go 1.26+)"
 need /usr/bin/aws "apt-get install awscli (Debian aws-cli v2: the smoke tests drive the S3 node with it)"
 need rclone "apt-get install rclone (client smoke tests)"
 need curl "apt-get install curl (SSE acceptance test: signed requests with --aws-sigv4)"
+need systemd-analyze "apt-get install systemd (deploy tests: systemd-analyze verify and security on the units; no running systemd is needed)"
 need openssl "apt-get install openssl (SSE acceptance test: key material recipes)"
 if [[ ! -f ${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so} ]]; then
   echo "missing: SoftHSM2 module ${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so} — install with: apt-get install softhsm2 (pkcs11 protector tests)" >&2

@@ -69,7 +69,8 @@ type Server struct {
 	read    time.Duration
 	write   time.Duration
 	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
+	conns   map[net.Conn]bool // value: busy answering a message
+	lns     map[net.Listener]struct{}
 	wg      sync.WaitGroup
 	closing bool
 }
@@ -85,13 +86,29 @@ func NewServer(cfg Config) (*Server, error) {
 	t := cfg.TLSConfig.Clone()
 	t.ClientAuth = tls.RequireAndVerifyClientCert
 	t.MinVersion = max(t.MinVersion, tls.VersionTLS12)
+	if get := t.GetConfigForClient; get != nil {
+		// A configuration that changes per handshake (reloaded client
+		// CAs, internal/tlsreload) must still require a client
+		// certificate.
+		t.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			c, err := get(hello)
+			if c == nil || err != nil {
+				return c, err
+			}
+			c = c.Clone()
+			c.ClientAuth = tls.RequireAndVerifyClientCert
+			c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
+			return c, nil
+		}
+	}
 	s := &Server{
 		svc: cfg.Service, tls: t, log: cfg.Logger,
 		maxMsg: orDefault(cfg.MaxMessageSize, DefaultMaxMessageSize),
 		idle:   orDefault(cfg.IdleTimeout, DefaultIdleTimeout),
 		read:   orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		write:  orDefault(cfg.WriteTimeout, DefaultWriteTimeout),
-		conns:  map[net.Conn]struct{}{},
+		conns:  map[net.Conn]bool{},
+		lns:    map[net.Listener]struct{}{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -118,14 +135,31 @@ func orDefault[T int | time.Duration](v, d T) T {
 // Serve accepts connections on ln until ctx ends, then closes ln and every
 // connection, waits for their goroutines and returns nil. Any other
 // listener failure is returned.
+//
+// Shutdown stops it gracefully instead.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
-	defer s.shutdown()
+	defer func() {
+		if ctx.Err() == nil && s.isClosing() {
+			// Shutdown: it closes the connections as they finish.
+			s.wg.Wait()
+			return
+		}
+		s.shutdown()
+	}()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || s.isClosing() {
 				return nil
 			}
 			var ne net.Error
@@ -153,9 +187,58 @@ func (s *Server) track(c net.Conn) bool {
 	if s.closing {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	s.conns[c] = false
 	s.wg.Add(1)
 	return true
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// setBusy marks c as answering a message or not. Marking it idle reports
+// false when the server is shutting down: the connection should close.
+func (s *Server) setBusy(c net.Conn, busy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		s.conns[c] = busy
+	}
+	return busy || !s.closing
+}
+
+// Shutdown stops the server gracefully: it closes the listeners and the
+// idle connections, lets every connection busy with a message (a request
+// and its batch items) answer it and then closes it, and waits for that
+// until ctx ends, when it closes the connections left and returns
+// ctx.Err(). Serve returns nil once every connection is closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.lns {
+		_ = ln.Close()
+	}
+	for c, busy := range s.conns {
+		if !busy {
+			_ = c.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.shutdown()
+		<-done
+		return ctx.Err()
+	}
 }
 
 func (s *Server) untrack(c net.Conn) {
@@ -207,7 +290,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	s.log.Debug("kmip: connection open", "remote", remote, "conn_id", connID, "identity", id)
 	cctx := kms.WithIdentity(ctx, id)
 	for {
-		msg, resp, err := s.readMessage(c)
+		msg, resp, err := s.readMessage(raw, c)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
 				s.log.Debug("kmip: connection closed", "remote", remote, "conn_id", connID, "identity", id, "err", err)
@@ -224,7 +307,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 		_, err = c.Write(resp)
 		// The response may hold key material (Get) or plaintext.
 		clear(resp)
-		if err != nil {
+		if err != nil || !s.setBusy(raw, false) {
 			return
 		}
 		if msg == nil {
@@ -249,12 +332,16 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 // Request Message Structure, or that announces more than the size cap,
 // gets an Invalid Message response (resp, with msg nil) and the
 // connection is then closed, since the stream cannot be resynchronised.
-func (s *Server) readMessage(c net.Conn) (msg, resp []byte, err error) {
+//
+// From its first byte, the message keeps raw busy (setBusy) until
+// answered.
+func (s *Server) readMessage(raw, c net.Conn) (msg, resp []byte, err error) {
 	var hdr [headerLen]byte
 	_ = c.SetReadDeadline(time.Now().Add(s.idle))
 	if _, err := io.ReadFull(c, hdr[:1]); err != nil {
 		return nil, nil, err
 	}
+	s.setBusy(raw, true)
 	_ = c.SetReadDeadline(time.Now().Add(s.read))
 	if _, err := io.ReadFull(c, hdr[1:]); err != nil {
 		return nil, nil, err

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +19,7 @@ import (
 	"github.com/s3kms/s3kms/api/kmip"
 	"github.com/s3kms/s3kms/hsm/software"
 	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/lifecycle"
 	"github.com/s3kms/s3kms/internal/pki"
 	"github.com/s3kms/s3kms/kms"
 )
@@ -43,11 +47,10 @@ func newKMSCmd() *cobra.Command {
 				logger.Info("kmip listening", "addr", a)
 			}
 			<-cmd.Context().Done()
-			return rt.Close()
+			return rt.Shutdown(true)
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve)
 	return cmd
 }
@@ -137,9 +140,14 @@ type kmsRuntime struct {
 	store     *database
 	ln        net.Listener
 	kmipLn    net.Listener // nil when KMIP is off
+	hs        *http.Server
+	kmipSrv   *kmip.Server // nil when KMIP is off
+	stop      *stopper
+	tls       *tlsFiles
 	cancel    context.CancelFunc
 	done      chan struct{}
 	kmipDone  chan struct{}
+	wg        sync.WaitGroup // background loops
 }
 
 // closeProtector closes a protector that holds resources (HSM sessions).
@@ -164,7 +172,8 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 			closeProtector(protector)
 		}
 	}()
-	tlsCfg, err := api.TLSConfig(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ClientCA)
+	files := &tlsFiles{interval: cfg.TLS.ReloadInterval, logger: logger}
+	tlsCfg, kmipTLS, err := files.kmsTLS(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -185,17 +194,19 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 	if err != nil {
 		return nil, err
 	}
+	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
 	var checks []api.ReadyCheck
 	if pc, ok := protector.(protectorChecker); ok {
 		checks = append(checks, api.ReadyCheck{Name: "protector", Fn: pc.Check})
 	}
-	srv, err := api.NewServer(api.Config{Service: svc, Logger: logger, Ready: store.ping, Checks: checks, AccessLog: cfg.Log.Access})
+	srv, err := api.NewServer(api.Config{Service: svc, Logger: logger, Ready: store.ping, Checks: checks,
+		Draining: stop.drain.Draining, AccessLog: cfg.Log.Access})
 	if err != nil {
 		return nil, err
 	}
 	var kmipSrv *kmip.Server
 	if cfg.KMIP.Listen != "" {
-		if kmipSrv, err = kmip.NewServer(kmip.Config{Service: svc, TLSConfig: tlsCfg, Logger: logger,
+		if kmipSrv, err = kmip.NewServer(kmip.Config{Service: svc, TLSConfig: kmipTLS, Logger: logger,
 			Registerer: srv.Registry(), AccessLog: cfg.Log.Access}); err != nil {
 			return nil, err
 		}
@@ -212,26 +223,29 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 		}
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, kmipLn: kmipLn,
+	rt := &kmsRuntime{service: svc, protector: protector, store: store, ln: ln, kmipLn: kmipLn, kmipSrv: kmipSrv,
+		hs: api.NewHTTPServer(ln.Addr().String(), tlsCfg, stop.drain.Handler(srv.Handler()), logger), stop: stop, tls: files,
 		cancel: cancel, done: make(chan struct{}), kmipDone: make(chan struct{})}
 	go func() {
 		defer close(rt.kmipDone)
 		if kmipSrv == nil {
 			return
 		}
-		// Serve closes every KMIP connection when rctx ends.
+		// Shutdown stops it gracefully; Serve closes every KMIP
+		// connection when rctx ends.
 		if err := kmipSrv.Serve(rctx, kmipLn); err != nil {
 			logger.Error("kmip server stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer close(rt.done)
-		// ServeListener drains in-flight requests when rctx ends.
-		if err := api.ServeListener(rctx, ln, tlsCfg, srv.Handler(), logger); err != nil {
+		// Shutdown drains in-flight requests.
+		if err := rt.hs.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("kms server stopped", "err", err)
 		}
 	}()
-	go reapLoop(rctx, svc, logger)
+	rt.wg.Go(func() { reapLoop(rctx, svc, logger) })
+	files.start(rctx, &rt.wg)
 	return rt, nil
 }
 
@@ -271,11 +285,25 @@ func (rt *kmsRuntime) KMIPAddr() string {
 	return rt.kmipLn.Addr().String()
 }
 
-// Close drains in-flight requests and releases everything.
-func (rt *kmsRuntime) Close() error {
+// Close is Shutdown without shutdown_delay.
+func (rt *kmsRuntime) Close() error { return rt.Shutdown(false) }
+
+// Shutdown stops gracefully: readiness reports draining (for
+// shutdown_delay if delay is set), then the listeners close and requests
+// in flight and KMIP messages under way finish within shutdown_timeout;
+// then the background loops stop, and the store and HSM sessions close.
+// Audit records are written before each request answers (group commit),
+// so none is pending once the requests are done.
+func (rt *kmsRuntime) Shutdown(delay bool) error {
+	rt.stop.stopServing(delay, func(ctx context.Context) bool {
+		return lifecycle.ShutdownHTTP(ctx, rt.hs)
+	}, func(ctx context.Context) bool {
+		return rt.kmipSrv != nil && rt.kmipSrv.Shutdown(ctx) != nil
+	})
 	rt.cancel()
 	<-rt.done
 	<-rt.kmipDone
+	rt.wg.Wait()
 	_ = rt.service.Close()
 	closeProtector(rt.protector)
 	rt.store.Close()
@@ -293,6 +321,9 @@ func newMigrateCmd() *cobra.Command {
 			if err := config.Load(configFile, &cfg, os.LookupEnv); err != nil {
 				return err
 			}
+			if _, err := config.ApplyEnv(&cfg, config.KMSEnvPrefix, os.Environ()); err != nil {
+				return err
+			}
 			store, err := openDatabase(cmd.Context(), cfg.Store)
 			if err != nil {
 				return err
@@ -302,7 +333,7 @@ func newMigrateCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
+	cmd.Flags().StringVar(&configFile, "config", "", "KMS configuration file (YAML); S3KMS_KMS_CONFIG_* variables override it")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

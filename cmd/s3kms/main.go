@@ -11,17 +11,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/s3kms/s3kms/internal/lifecycle"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "devel"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGTERM or SIGINT stops gracefully, a second at once.
+	ctx, stop := lifecycle.NotifyContext(context.Background(), func(s os.Signal) {
+		fmt.Fprintf(os.Stderr, "s3kms: second signal (%v): exiting without waiting\n", s)
+		os.Exit(130)
+	})
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -65,6 +69,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newMigrateCmd(),
 		newIdentityCmd(),
+		newCertsCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -16,9 +16,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/s3kms/s3kms/internal/config"
+	"github.com/s3kms/s3kms/internal/lifecycle"
 	"github.com/s3kms/s3kms/kms/kmsclient"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/credentials"
+	"github.com/s3kms/s3kms/s3node/metatimeout"
 	"github.com/s3kms/s3kms/s3node/s3api"
 	"github.com/s3kms/s3kms/storage/blobfs"
 )
@@ -42,11 +44,10 @@ func newS3Cmd() *cobra.Command {
 			}
 			logger.Info("s3 node listening", "https", rt.Addr(), "http", rt.HTTPAddr())
 			<-cmd.Context().Done()
-			return rt.Close()
+			return rt.Shutdown(true)
 		},
 	}
-	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML)")
-	_ = serve.MarkFlagRequired("config")
+	serve.Flags().StringVar(&configFile, "config", "", "configuration file (YAML); S3KMS_S3_CONFIG_* variables override it (docs/config.md)")
 	cmd.AddCommand(serve, newUserCmd())
 	return cmd
 }
@@ -59,6 +60,9 @@ func newKMSClient(c config.KMSClient, opts ...kmsclient.Option) (*kmsclient.Clie
 	if err != nil {
 		return nil, err
 	}
+	if c.CallTimeout > 0 {
+		opts = append(opts, kmsclient.WithCallTimeout(c.CallTimeout))
+	}
 	return kmsclient.New(c.Endpoint, tlsCfg, opts...)
 }
 
@@ -69,8 +73,10 @@ type s3Runtime struct {
 	servers []*http.Server
 	lns     []net.Listener
 	adminLn net.Listener // the admin API's, or nil
-	// ready answers /-/readyz and the admin /readyz; SetDraining on it
-	// makes them answer 503 while shutting down.
+	stop    *stopper
+	tls     *tlsFiles
+	// ready answers /-/readyz and the admin /readyz; it reports draining
+	// once stop.drain is set.
 	ready  *s3api.Readiness
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -86,7 +92,8 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	if err != nil {
 		return nil, err
 	}
-	kc, err := newKMSClient(cfg.KMS, kmsclient.WithMetrics(kcMetrics), kmsclient.WithLogger(logger))
+	files := &tlsFiles{interval: cfg.TLS.ReloadInterval, logger: logger}
+	kc, err := files.kmsClient(cfg.KMS, kmsclient.WithMetrics(kcMetrics), kmsclient.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -103,15 +110,20 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 			store.close()
 		}
 	}()
-	users := credentials.New(credentials.Config{Store: store.users, Sealer: kc, KeyID: cfg.UsersKey})
+	// Requests get 503 rather than hang on a database that stops answering.
+	meta := metatimeout.Wrap(store.meta, cfg.MetadataTimeout)
+	users := credentials.New(credentials.Config{Store: meta, Sealer: kc, KeyID: cfg.UsersKey})
 	proxies, err := cfg.Encryption.Proxies()
 	if err != nil {
 		return nil, err
 	}
-	ready := s3Readiness(store, kc, data, logger)
+	// stop.drain is the readiness hook: it reports draining once the
+	// node stops (the node's Readiness reads it).
+	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
+	ready := s3Readiness(store, kc, data, logger).DrainingFrom(stop.drain.Draining)
 	srv, err := s3api.New(s3api.Config{
 		Registerer: reg, AccessLog: cfg.Log.Access, Readiness: ready,
-		Meta: store.meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
+		Meta: meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
 		BucketKeyDeletionDays: cfg.Encryption.BucketKeyDeletionDays, BucketKeyTTL: cfg.Encryption.BucketKeyTTL,
@@ -120,7 +132,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel, ready: ready}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: stop, tls: files, ready: ready}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
@@ -136,7 +148,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		// they take. Slow or idle clients are bounded by the header and
 		// idle timeouts.
 		hs := &http.Server{
-			Handler: srv.Handler(), TLSConfig: tlsCfg, ErrorLog: errLog,
+			Handler: rt.stop.drain.Handler(srv.Handler()), TLSConfig: tlsCfg, ErrorLog: errLog,
 			ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		}
 		rt.servers = append(rt.servers, hs)
@@ -157,11 +169,11 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil
 	}
 	if cfg.Listen != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		r, err := files.load("s3 https", cfg.TLS.Cert, cfg.TLS.Key, "")
 		if err != nil {
 			return nil, err
 		}
-		if err := serve(cfg.Listen, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}); err != nil {
+		if err := serve(cfg.Listen, r.ServerConfig(&tls.Config{MinVersion: tls.VersionTLS12})); err != nil {
 			return nil, err
 		}
 	} else {
@@ -176,18 +188,22 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		sweepLoop(rctx, data, store.index, cfg.SweepGrace, logger, sweepM)
+		sweepLoop(rctx, data, store.index, cfg.SweepInterval, cfg.SweepGrace, logger, sweepM)
 	}()
-	if err := rt.startRewrap(rctx, cfg, store.meta, kc, logger, reg); err != nil {
+	if err := rt.startRewrap(rctx, cfg, store.meta, kc, files, logger, reg); err != nil {
 		return nil, err
 	}
+	files.start(rctx, &rt.wg)
 	return rt, nil
 }
 
 // sweepLoop removes orphan blobs (left by crashes between the data write
-// and the metadata commit) once they are older than grace.
-func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, grace time.Duration, logger *slog.Logger, m *sweepMetrics) {
-	t := time.NewTicker(10 * time.Minute)
+// and the metadata commit) once they are older than grace, every interval.
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger, m *sweepMetrics) {
+	if interval <= 0 { // a config that skipped Validate
+		interval = config.DefaultS3().SweepInterval
+	}
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		st, err := data.Sweep(ctx, index.BlobReferenced, grace)
@@ -223,16 +239,19 @@ func (rt *s3Runtime) HTTPAddr() string {
 	return ""
 }
 
-// Close drains in-flight requests and releases everything.
-func (rt *s3Runtime) Close() error {
+// Close is Shutdown without shutdown_delay.
+func (rt *s3Runtime) Close() error { return rt.Shutdown(false) }
+
+// Shutdown stops gracefully: it reports draining (for shutdown_delay if
+// delay is set; rt.stop.drain is the hook for readiness), closes the
+// listeners and waits up to shutdown_timeout for requests in flight,
+// cutting what is left; then it stops the background loops (the sweeper;
+// the rewrap worker hands its job's lease back) and closes the database.
+func (rt *s3Runtime) Shutdown(delay bool) error {
+	rt.stop.stopServing(delay, func(ctx context.Context) bool {
+		return lifecycle.ShutdownHTTP(ctx, rt.servers...)
+	})
 	rt.cancel()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for _, hs := range rt.servers {
-		if hs != nil {
-			_ = hs.Shutdown(ctx)
-		}
-	}
 	rt.wg.Wait()
 	rt.store.close()
 	return nil

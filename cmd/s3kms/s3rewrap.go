@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,7 +22,7 @@ import (
 // s3node/rewrap) and, if configured, its admin API (jobs, the node's
 // metrics from reg at /metrics, /healthz and /readyz), all stopped by ctx
 // and awaited by rt.Close.
-func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, logger *slog.Logger, reg *prometheus.Registry) error {
+func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, files *tlsFiles, logger *slog.Logger, reg *prometheus.Registry) error {
 	st, ok := meta.(rewrap.Store)
 	if !ok {
 		return fmt.Errorf("s3: the metadata store %T keeps no rewrap jobs", meta)
@@ -46,17 +44,9 @@ func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, k
 	if cfg.Admin.Listen == "" {
 		return nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	certs, err := files.load("s3 admin", cfg.TLS.Cert, cfg.TLS.Key, cfg.Admin.ClientCA)
 	if err != nil {
 		return err
-	}
-	pemCA, err := os.ReadFile(cfg.Admin.ClientCA)
-	if err != nil {
-		return err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemCA) {
-		return fmt.Errorf("admin.client_ca %s: no certificate", cfg.Admin.ClientCA)
 	}
 	ln, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
@@ -69,8 +59,8 @@ func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, k
 	mux.Handle("GET /readyz", rt.ready.ReadinessHandler())
 	hs := &http.Server{
 		Handler: mux,
-		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
-			ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
+		TLSConfig: certs.ServerConfig(&tls.Config{MinVersion: tls.VersionTLS12, NextProtos: httpNextProtos,
+			ClientAuth: tls.RequireAndVerifyClientCert}),
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 	}

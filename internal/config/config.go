@@ -33,20 +33,31 @@ type KMS struct {
 	Protector Protector `yaml:"protector"`
 	Cache     Cache     `yaml:"cache"`
 	Deletion  Deletion  `yaml:"deletion"`
-	// Policies map client identities to allowed operations and keys.
+	// Policies are the grants of operations on keys to client
+	// identities; file only (more can come from policy_file).
 	Policies []Policy `yaml:"policies"`
 	// PolicyFile names a YAML file with more policies under "policies:",
 	// so that access can be managed apart from the server configuration.
 	PolicyFile string `yaml:"policy_file"`
 	Log        Log    `yaml:"log"`
+	// Lifecycle: shutdown_timeout and shutdown_delay.
+	Lifecycle `yaml:",inline"`
 }
 
 // TLS names the server's certificate and the CA that signs client
 // certificates.
 type TLS struct {
+	// Cert and Key are the server certificate (PEM, with its chain) and
+	// its private key; ClientCA is the CA bundle (PEM) that client
+	// certificates (S3 nodes, administrators, KMIP clients) must chain
+	// to. All three are required: the KMS accepts mutual TLS only.
 	Cert     string `yaml:"cert"`
 	Key      string `yaml:"key"`
 	ClientCA string `yaml:"client_ca"`
+	// ReloadInterval is how often the files above are checked for
+	// changes and reloaded (internal/tlsreload); 0 turns polling off
+	// (SIGHUP still reloads).
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 }
 
 // KMIP configures the KMIP listener.
@@ -58,7 +69,8 @@ type KMIP struct {
 
 // Store selects the key store.
 type Store struct {
-	// Driver is "postgres" or "sqlite".
+	// Driver is the database: "postgres" (several processes may share
+	// one) or "sqlite" (one process).
 	Driver string `yaml:"driver"`
 	// DSN is the PostgreSQL connection string (postgres).
 	DSN string `yaml:"dsn"`
@@ -68,20 +80,27 @@ type Store struct {
 
 // Protector selects and configures the master-key protector.
 type Protector struct {
+	// Kind is "software" (the master key comes from master_key_file or
+	// master_key_env) or "pkcs11" (the master key is a non-extractable
+	// object in an HSM token).
 	Kind string `yaml:"kind"`
 	// PKCS11 holds the fields of kind pkcs11.
 	PKCS11 `yaml:",inline"`
-	// MasterKeyFile holds the 256-bit master key (hex, base64 or raw).
+	// MasterKeyFile is a file (mode 0600) holding the 256-bit master key
+	// (hex, base64 or raw bytes); software protector.
 	MasterKeyFile string `yaml:"master_key_file"`
-	// MasterKeyEnv names an environment variable holding the master key.
+	// MasterKeyEnv names an environment variable holding the master key
+	// (hex or base64); software protector. Set exactly one of
+	// MasterKeyFile and MasterKeyEnv.
 	MasterKeyEnv string `yaml:"master_key_env"`
-	// PreviousMasterKeyFiles and PreviousMasterKeyEnvs hold the previous
-	// master keys during a master-key rotation (software protector): root
-	// keys wrapped under them still open until `s3kms admin master rotate`
-	// has re-wrapped them under the current one. See
-	// docs/master-key-rotation.md.
+	// PreviousMasterKeyFiles are files of the previous master keys during
+	// a master-key rotation (software protector): root keys wrapped under
+	// them still open until `s3kms admin master rotate` has re-wrapped
+	// them under the current one. See docs/master-key-rotation.md.
 	PreviousMasterKeyFiles []string `yaml:"previous_master_key_files"`
-	PreviousMasterKeyEnvs  []string `yaml:"previous_master_key_envs"`
+	// PreviousMasterKeyEnvs names environment variables holding previous
+	// master keys, as PreviousMasterKeyFiles.
+	PreviousMasterKeyEnvs []string `yaml:"previous_master_key_envs"`
 }
 
 // previousMasterErrors checks the previous master key sources: none
@@ -118,12 +137,14 @@ type PKCS11 struct {
 	Module string `yaml:"module"`
 	// TokenLabel selects the token (slot) by its label.
 	TokenLabel string `yaml:"token_label"`
-	// PINFile holds the user PIN (mode 0600; a trailing newline is
-	// ignored); PINEnv names an environment variable holding it.
+	// PINFile is a file holding the token's user PIN (mode 0600; a
+	// trailing newline is ignored).
 	PINFile string `yaml:"pin_file"`
-	PINEnv  string `yaml:"pin_env"`
-	// MasterKeyID is the CKA_ID of the master key (DefaultMasterKeyID if
-	// empty); `s3kms kms hsm init` creates it.
+	// PINEnv names an environment variable holding the user PIN. Set
+	// exactly one of PINFile and PINEnv.
+	PINEnv string `yaml:"pin_env"`
+	// MasterKeyID is the CKA_ID of the master key (empty: s3kms-master);
+	// `s3kms kms hsm init` creates it.
 	MasterKeyID string `yaml:"master_key_id"`
 	// PreviousMasterKeyIDs are older master keys still in the token
 	// during a master-key rotation: roots wrapped under them still open.
@@ -174,13 +195,23 @@ func (p Protector) pkcs11Errors() []string {
 
 // Cache bounds the in-memory cache of opened root-key versions.
 type Cache struct {
-	Size int           `yaml:"size"`
-	TTL  time.Duration `yaml:"ttl"`
+	// Size is the number of opened root-key versions kept in memory; 0
+	// disables the cache (every data-key operation then unwraps its root
+	// version with the protector).
+	Size int `yaml:"size"`
+	// TTL is how long an opened root-key version stays cached (0: the
+	// default, 5m). Disabling or rotating a key takes effect at once;
+	// the TTL bounds how long key material stays in memory.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // Deletion bounds the waiting period of scheduled key deletions, in days.
 type Deletion struct {
+	// MinDays is the shortest waiting period a scheduled key deletion may
+	// ask for (AWS KMS: 7).
 	MinDays int `yaml:"min_days"`
+	// MaxDays is the longest waiting period, and the one used when a
+	// request gives none (AWS KMS: 30).
 	MaxDays int `yaml:"max_days"`
 }
 
@@ -188,23 +219,34 @@ type Deletion struct {
 // SHA-256 of a client certificate's public key (`s3kms identity CERT`
 // prints it); IdentityCerts names certificate files instead.
 type Policy struct {
-	Name          string   `yaml:"name"`
-	Identities    []string `yaml:"identities"`
+	// Name labels the policy in logs and the audit log.
+	Name string `yaml:"name"`
+	// Identities are client identities: the hex SHA-256 of a client
+	// certificate's public key.
+	Identities []string `yaml:"identities"`
+	// IdentityCerts are client certificate files (PEM) whose identities
+	// the policy covers, instead of writing the hashes.
 	IdentityCerts []string `yaml:"identity_certs"`
-	Allow         []Rule   `yaml:"allow"`
+	// Allow lists what the identities may do.
+	Allow []Rule `yaml:"allow"`
 }
 
 // Rule allows operations on keys whose ids match a pattern ("*" wildcard).
 type Rule struct {
-	Ops  []string `yaml:"ops"`
+	// Ops are operations: create, read, rotate, enable, state, delete,
+	// generate, decrypt, rewrap, encrypt, audit, master, export,
+	// attributes, or "*" for all.
+	Ops []string `yaml:"ops"`
+	// Keys are key id patterns; "*" matches any run of characters
+	// ("bucket/*").
 	Keys []string `yaml:"keys"`
 }
 
 // Log configures logging.
 type Log struct {
-	// Level is debug, info, warn or error.
+	// Level is the lowest level logged: debug, info, warn or error.
 	Level string `yaml:"level"`
-	// Format is text or json.
+	// Format is the format of log lines: text (key=value) or json.
 	Format string `yaml:"format"`
 	// Access writes one "access" line per request at info level (S3
 	// requests on an S3 node; HTTP requests and KMIP batch items on a
@@ -216,6 +258,8 @@ type Log struct {
 func DefaultKMS() KMS {
 	return KMS{
 		Listen:    "127.0.0.1:7373",
+		TLS:       TLS{ReloadInterval: DefaultTLSReloadInterval},
+		Lifecycle: DefaultLifecycle(),
 		Store:     Store{Driver: "sqlite", Path: "kms.db"},
 		Protector: Protector{Kind: "software"},
 		Cache:     Cache{Size: 10000, TTL: 5 * time.Minute},
@@ -224,12 +268,14 @@ func DefaultKMS() KMS {
 	}
 }
 
-// LoadKMS reads a KMS configuration file over the defaults, and its
-// policy file if it names one (a relative path is relative to the
-// configuration file).
+// LoadKMS reads a KMS configuration file over the defaults, then the
+// S3KMS_KMS_CONFIG_* environment variables over both (ApplyEnv), and the
+// policy file if the result names one (a relative path is relative to the
+// configuration file). An empty path reads no file: the environment
+// supplies what the defaults lack.
 func LoadKMS(path string) (KMS, error) {
-	cfg := DefaultKMS()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	cfg, err := readKMS(path)
+	if err != nil {
 		return KMS{}, err
 	}
 	if cfg.Protector.Kind == "pkcs11" && cfg.Protector.MasterKeyID == "" {
@@ -248,7 +294,39 @@ func LoadKMS(path string) (KMS, error) {
 		}
 		cfg.Policies = append(cfg.Policies, extra.Policies...)
 	}
-	return cfg, cfg.Validate()
+	return cfg, withoutFileHint(path, KMSEnvPrefix, cfg.Validate())
+}
+
+// readKMS is LoadKMS without the policy file, the pkcs11 master key id
+// default and validation: the file (if path is not empty) over the
+// defaults, and the environment over both.
+func readKMS(path string) (KMS, error) {
+	cfg := DefaultKMS()
+	if err := loadWithEnv(path, &cfg, KMSEnvPrefix, os.Environ()); err != nil {
+		return KMS{}, err
+	}
+	return cfg, nil
+}
+
+// loadWithEnv decodes the file at path (if not empty) into v, then
+// applies the variables of environ under prefix.
+func loadWithEnv(path string, v any, prefix string, environ []string) error {
+	if path != "" {
+		if err := Load(path, v, os.LookupEnv); err != nil {
+			return err
+		}
+	}
+	_, err := ApplyEnv(v, prefix, environ)
+	return err
+}
+
+// withoutFileHint adds to a validation error, when no configuration file
+// was given, where the options come from.
+func withoutFileHint(path, prefix string, err error) error {
+	if err == nil || path != "" {
+		return err
+	}
+	return fmt.Errorf("%w (no --config given: options come from the defaults and %s* environment variables)", err, prefix)
 }
 
 // LoadPKCS11 reads only the protector section of a KMS configuration
@@ -256,8 +334,8 @@ func LoadKMS(path string) (KMS, error) {
 // init`). The protector must be of kind pkcs11; the master key id gets
 // its default.
 func LoadPKCS11(path string) (Protector, error) {
-	cfg := DefaultKMS()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	cfg, err := readKMS(path)
+	if err != nil {
 		return Protector{}, err
 	}
 	p := cfg.Protector
@@ -279,6 +357,7 @@ func (c *KMS) Validate() error {
 	if c.Listen == "" {
 		errs = append(errs, "listen is empty")
 	}
+	errs = append(errs, c.Lifecycle.validate(c.TLS.ReloadInterval)...)
 	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.ClientCA == "" {
 		errs = append(errs, "tls.cert, tls.key and tls.client_ca are required (the KMS serves HTTPS with client certificates only)")
 	}

@@ -12,26 +12,46 @@ import (
 type S3 struct {
 	// Listen is the HTTPS address of the S3 API.
 	Listen string `yaml:"listen"`
-	// HTTPListen, if set, also serves plain HTTP (behind a TLS proxy or
-	// for tests); SSE-C is refused there.
+	// HTTPListen is an address that serves the S3 API over plain HTTP
+	// (behind a TLS-terminating proxy, or for tests); SSE-C is refused
+	// there. Empty: none.
 	HTTPListen string `yaml:"http_listen"`
 	TLS        struct {
+		// Cert and Key are the server certificate (PEM, with its chain)
+		// and its private key, for listen and admin.listen.
 		Cert string `yaml:"cert"`
 		Key  string `yaml:"key"`
+		// ReloadInterval is how often the certificate files (and the kms
+		// client's and admin.client_ca files) are checked for changes; 0:
+		// only on SIGHUP.
+		ReloadInterval time.Duration `yaml:"reload_interval"`
 	} `yaml:"tls"`
-	// Domain enables virtual-hosted-style addressing (bucket.Domain).
+	// Domain enables virtual-hosted-style addressing: a request to host
+	// BUCKET.DOMAIN addresses BUCKET. Empty: path-style only.
 	Domain string `yaml:"domain"`
+	// Region is the region served; requests signed for another region
+	// are refused.
 	Region string `yaml:"region"`
 	// Store holds the object metadata (postgres or sqlite).
 	Store Store `yaml:"store"`
-	// DataDir holds the object data.
+	// DataDir is the directory of the object data (encrypted blobs). S3
+	// nodes sharing one database share it too (a shared file system).
 	DataDir string `yaml:"data_dir"`
 	// KMS is how the node reaches the KMS (mutual TLS).
 	KMS KMSClient `yaml:"kms"`
-	// UsersKey is the KMS key that seals user secret keys.
+	// UsersKey is the KMS key that seals the S3 users' secret keys.
 	UsersKey string `yaml:"users_key"`
-	// SweepGrace is how old an unreferenced blob must be to be removed.
+	// SweepGrace is how old a blob that no metadata row references must
+	// be before the node's sweeper removes it (an upload in flight has
+	// its blob before its row).
 	SweepGrace time.Duration `yaml:"sweep_grace"`
+	// SweepInterval is how often the node removes orphan blobs and temp
+	// files older than SweepGrace (default 10m; above 0).
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// MetadataTimeout bounds each metadata call of a request (default
+	// 30s; 0: unbounded): a database that stops answering then gets 503
+	// ServiceUnavailable instead of requests that hang.
+	MetadataTimeout time.Duration `yaml:"metadata_timeout"`
 	// Encryption holds the server-side encryption switches (SSE-SPEC D3,
 	// D5, D6).
 	Encryption Encryption `yaml:"encryption"`
@@ -40,6 +60,8 @@ type S3 struct {
 	// Admin is the optional read-only admin API of the node (job status).
 	Admin S3Admin `yaml:"admin"`
 	Log   Log     `yaml:"log"`
+	// Lifecycle: shutdown_timeout and shutdown_delay.
+	Lifecycle `yaml:",inline"`
 }
 
 // Rewrap configures the rewrap worker and sweeper every S3 node runs.
@@ -65,6 +87,8 @@ type Rewrap struct {
 // S3Admin is the node's read-only admin API: HTTPS with mutual TLS,
 // GET /v1/jobs and GET /v1/jobs/{id}. Off unless Listen is set.
 type S3Admin struct {
+	// Listen is the address of the admin API (HTTPS, client certificates
+	// only); empty disables it.
 	Listen string `yaml:"listen"`
 	// ClientCA is the CA bundle admin client certificates must chain to.
 	// The server certificate is tls.cert/tls.key.
@@ -117,15 +141,25 @@ func (e Encryption) Proxies() ([]netip.Prefix, error) {
 
 // KMSClient locates the KMS and the node's client certificate.
 type KMSClient struct {
+	// Endpoint is the KMS's URL (https://kms.example:7373).
 	Endpoint string `yaml:"endpoint"`
-	CAFile   string `yaml:"ca_file"`
-	Cert     string `yaml:"cert"`
-	Key      string `yaml:"key"`
+	// CAFile is the CA bundle (PEM) the KMS's server certificate must
+	// chain to.
+	CAFile string `yaml:"ca_file"`
+	// Cert is the node's client certificate file (PEM): its identity is
+	// what the KMS's policies name.
+	Cert string `yaml:"cert"`
+	// Key is the client certificate's private key file (PEM).
+	Key string `yaml:"key"`
+	// CallTimeout bounds each attempt of a KMS call (0: the client's
+	// default, 30s). A call is tried up to 3 times, so a KMS that stops
+	// answering fails SSE requests after about 3 × CallTimeout.
+	CallTimeout time.Duration `yaml:"call_timeout"`
 }
 
 // DefaultS3 returns the defaults that a file overrides.
 func DefaultS3() S3 {
-	return S3{
+	s := S3{
 		Listen:     "127.0.0.1:9000",
 		Region:     "us-east-1",
 		Store:      Store{Driver: "sqlite", Path: "s3.db"},
@@ -135,16 +169,24 @@ func DefaultS3() S3 {
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
 		Log:        Log{Level: "info", Format: "text", Access: true},
+		Lifecycle:  DefaultLifecycle(),
+
+		SweepInterval:   10 * time.Minute,
+		MetadataTimeout: 30 * time.Second,
 	}
+	s.TLS.ReloadInterval = DefaultTLSReloadInterval
+	return s
 }
 
-// LoadS3 reads an S3 node configuration file over the defaults.
+// LoadS3 reads an S3 node configuration file over the defaults, then the
+// S3KMS_S3_CONFIG_* environment variables over both (ApplyEnv). An empty
+// path reads no file: the environment supplies what the defaults lack.
 func LoadS3(path string) (S3, error) {
 	cfg := DefaultS3()
-	if err := Load(path, &cfg, os.LookupEnv); err != nil {
+	if err := loadWithEnv(path, &cfg, S3EnvPrefix, os.Environ()); err != nil {
 		return S3{}, err
 	}
-	return cfg, cfg.Validate()
+	return cfg, withoutFileHint(path, S3EnvPrefix, cfg.Validate())
 }
 
 // Validate checks values that have no sensible default.
@@ -171,6 +213,7 @@ func (c *S3) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, "data_dir is required")
 	}
+	errs = append(errs, c.Lifecycle.validate(c.TLS.ReloadInterval)...)
 	if c.KMS.Endpoint == "" || c.KMS.CAFile == "" || c.KMS.Cert == "" || c.KMS.Key == "" {
 		errs = append(errs, "kms.endpoint, kms.ca_file, kms.cert and kms.key are required")
 	}
@@ -182,6 +225,18 @@ func (c *S3) Validate() error {
 	}
 	if d := c.Encryption.BucketKeyDeletionDays; d < 7 || d > 30 {
 		errs = append(errs, fmt.Sprintf("encryption.bucket_key_deletion_days %d is not between 7 and 30", d))
+	}
+	if c.SweepGrace <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_grace %v is not above 0", c.SweepGrace))
+	}
+	if c.SweepInterval <= 0 {
+		errs = append(errs, fmt.Sprintf("sweep_interval %v is not above 0", c.SweepInterval))
+	}
+	if c.KMS.CallTimeout < 0 {
+		errs = append(errs, "kms.call_timeout is negative")
+	}
+	if c.MetadataTimeout < 0 {
+		errs = append(errs, "metadata_timeout is negative")
 	}
 	if c.Rewrap.Rate <= 0 {
 		errs = append(errs, fmt.Sprintf("rewrap.rate %v is not above 0", c.Rewrap.Rate))

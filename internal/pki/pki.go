@@ -38,13 +38,18 @@ const (
 	LeafValidity = 2 * 365 * 24 * time.Hour
 )
 
-// NewCA creates a self-signed CA.
+// NewCA creates a self-signed CA valid for CAValidity.
 func NewCA(commonName string) (*CA, error) {
+	return NewCAFor(commonName, CAValidity)
+}
+
+// NewCAFor creates a self-signed CA valid for validity.
+func NewCAFor(commonName string, validity time.Duration) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := template(commonName, CAValidity)
+	tmpl, err := template(commonName, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -65,13 +70,18 @@ func NewCA(commonName string) (*CA, error) {
 
 // Issue issues a certificate for a new key. hosts (DNS names or IP
 // addresses) make it a server certificate; client makes it usable for
-// client authentication. Both may be set.
+// client authentication. Both may be set. It is valid for LeafValidity.
 func (ca *CA) Issue(commonName string, hosts []string, client bool) (tls.Certificate, error) {
+	return ca.IssueFor(commonName, hosts, client, LeafValidity)
+}
+
+// IssueFor is Issue with a validity period.
+func (ca *CA) IssueFor(commonName string, hosts []string, client bool, validity time.Duration) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	tmpl, err := template(commonName, LeafValidity)
+	tmpl, err := template(commonName, validity)
 	if err != nil {
 		return tls.Certificate{}, err
 	}

@@ -40,6 +40,8 @@ type Readiness struct {
 	timeout  time.Duration
 	ttl      time.Duration
 	draining atomic.Bool
+	// drainingFrom, if set, is another draining flag (DrainingFrom).
+	drainingFrom func() bool
 
 	mu     sync.Mutex
 	last   ReadyReport
@@ -80,7 +82,7 @@ func (rd *Readiness) WithLogger(l *slog.Logger) *Readiness {
 // Ready runs the checks (or returns the cached result) and reports
 // whether all passed.
 func (rd *Readiness) Ready(ctx context.Context) (ReadyReport, bool) {
-	if rd.draining.Load() {
+	if rd.Draining() {
 		return ReadyReport{Status: "draining"}, false
 	}
 	rd.mu.Lock()

@@ -182,7 +182,7 @@ func (s *Server) uploadPart(rq *request) (*response, error) {
 	}
 	old, err := s.meta.PutPart(ctx, rq.bucketName, rq.key, uploadID, p)
 	if err != nil {
-		s.deleteBlobs(rq, []string{sb.blobID})
+		s.discardBlob(rq, sb.blobID, err)
 		return nil, err
 	}
 	s.deleteBlobs(rq, old)

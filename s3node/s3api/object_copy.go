@@ -208,7 +208,7 @@ func (s *Server) copyObject(rq *request) (*response, error) {
 	v.LastModified = s.now().UTC()
 	res, err := s.meta.PutObject(ctx, v)
 	if err != nil {
-		s.deleteBlobs(rq, []string{v.BlobID})
+		s.discardBlob(rq, v.BlobID, err)
 		return nil, err
 	}
 	s.deleteBlobs(rq, res.Unreferenced)

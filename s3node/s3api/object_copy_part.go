@@ -120,7 +120,7 @@ func (s *Server) uploadPartCopy(rq *request, num int) (*response, error) {
 	}
 	old, err := s.meta.PutPart(ctx, rq.bucketName, rq.key, uploadID, p)
 	if err != nil {
-		s.deleteBlobs(rq, []string{wr.blobID})
+		s.discardBlob(rq, wr.blobID, err)
 		return nil, err
 	}
 	s.deleteBlobs(rq, old)

@@ -119,7 +119,7 @@ func (s *Server) putObject(rq *request) (*response, error) {
 	v.BlobID = sb.blobID
 	res, err := s.meta.PutObject(ctx, v)
 	if err != nil {
-		s.deleteBlobs(rq, []string{v.BlobID})
+		s.discardBlob(rq, v.BlobID, err)
 		return nil, err
 	}
 	s.deleteBlobs(rq, res.Unreferenced)

@@ -287,9 +287,17 @@ func fromDomain(de *s3node.Error, err error) *s3err.Error {
 		}
 	}
 	e := s3err.New(code)
-	if code == s3err.InvalidArgument && de.Message != "" {
+	switch {
+	case code == s3err.InvalidArgument && de.Message != "":
 		e.Message = de.Message
+	case de.Reason == s3node.StorageFull:
+		e.Message = msgStorageFull
 	}
 	e.Err = err
 	return e
 }
+
+// msgStorageFull answers writes while the data directory is full (ENOSPC,
+// EDQUOT). AWS has no such error; 503 ServiceUnavailable says "retry
+// later", which is right: space comes back when objects are deleted.
+const msgStorageFull = "The server has no storage space left for object data. Please retry later."

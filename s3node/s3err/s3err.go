@@ -132,6 +132,9 @@ var table = map[Code]entry{
 	XAmzContentSHA256Mismatch: {http.StatusBadRequest, "The provided 'x-amz-content-sha256' header does not match what was computed."},
 }
 
+// RetryAfterSeconds is the Retry-After header of every 503 answer.
+const RetryAfterSeconds = "1"
+
 // Field is an extra element of an error body, e.g. ArgumentName.
 type Field struct {
 	Name, Value string
@@ -233,6 +236,11 @@ func Write(w http.ResponseWriter, r *http.Request, err error, requestID, hostID 
 		h.Set("x-amz-id-2", hostID)
 	}
 	status := e.Status()
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		// A dependency is down or the node is overloaded: ask clients
+		// to come back, as RFC 9110 §10.2.3 allows for 503.
+		h.Set("Retry-After", RetryAfterSeconds)
+	}
 	if r.Method == http.MethodHead || status == http.StatusNotModified {
 		w.WriteHeader(status)
 		return e

@@ -23,6 +23,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/s3kms/s3kms/s3node"
@@ -274,7 +275,11 @@ func syncDir(dir string) error {
 }
 
 // ioErr maps a file-system error: a cancelled context or any I/O failure
-// is EUnavailable (retry later, or on another node).
+// is EUnavailable (retry later, or on another node); a full file system
+// or exhausted quota is EUnavailable with reason StorageFull.
 func ioErr(err error, op string) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return &s3node.Error{Code: s3node.EUnavailable, Reason: s3node.StorageFull, Message: op + ": no space left in the data directory", Err: err}
+	}
 	return s3node.Wrap(s3node.EUnavailable, err, op)
 }
