@@ -151,3 +151,25 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Error("a virtual-hosted request for key -/readyz was answered as a health probe")
 	}
 }
+
+// TestDrainingFrom checks that the lifecycle's drain flag, read through
+// DrainingFrom, makes readiness answer draining without running checks.
+func TestDrainingFrom(t *testing.T) {
+	var flag atomic.Bool
+	var runs atomic.Int32
+	rd := NewReadiness(time.Second, time.Nanosecond, Check{Name: "c", Fn: func(context.Context) error { runs.Add(1); return nil }}).
+		DrainingFrom(flag.Load)
+	for _, tc := range []struct {
+		draining bool
+		code     int
+		status   string
+	}{{false, 200, "ready"}, {true, 503, "draining"}, {false, 200, "ready"}} {
+		flag.Store(tc.draining)
+		if code, rep := readyz(t, rd.ReadinessHandler()); code != tc.code || rep.Status != tc.status {
+			t.Errorf("draining %v: readyz = %d %+v", tc.draining, code, rep)
+		}
+	}
+	if n := runs.Load(); n != 2 {
+		t.Errorf("checks ran %d times, want 2 (none while draining)", n)
+	}
+}
