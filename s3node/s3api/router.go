@@ -193,16 +193,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	start := time.Now()
 	rw := &trackingWriter{ResponseWriter: w}
+	rq := &request{requestID: newRequestID()}
+	// A shallow copy: the request id goes with every KMS call (kmsclient
+	// sends it as X-Request-Id), so that one request can be followed
+	// across services. The server's own *http.Request must keep its Body:
+	// net/http looks at its type after the handler (an unread
+	// "Expect: 100-continue" body makes it close the connection).
+	rq.r = r.WithContext(kms.WithRequestID(r.Context(), rq.requestID))
 	var body *countingBody
 	if r.Body != nil && r.Body != http.NoBody {
 		// (an empty body stays http.NoBody: SigV4 looks at it)
 		body = &countingBody{ReadCloser: r.Body}
-		r.Body = body
+		rq.r.Body = body
 	}
-	rq := &request{r: r, requestID: newRequestID()}
-	// The request id goes with every KMS call (kmsclient sends it as
-	// X-Request-Id), so that one request can be followed across services.
-	rq.r = r.WithContext(kms.WithRequestID(r.Context(), rq.requestID))
 	s.metrics.started()
 	defer s.observeRequest(rw, rq, body, start)
 	defer s.recoverPanic(rw, rq)
