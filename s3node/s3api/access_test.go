@@ -3,6 +3,7 @@ package s3api
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -279,4 +281,30 @@ func metricValue(m *dto.Metric) float64 {
 		return m.Gauge.GetValue()
 	}
 	return 0
+}
+
+// TestExpectContinueUnreadBodyClosesConnection sends a PUT with
+// "Expect: 100-continue" that is refused before its body is read (an
+// anonymous request): the server must answer with Connection: close, as
+// net/http does when the handler leaves such a body unread, even though
+// the node counts the body's bytes for its metrics.
+func TestExpectContinueUnreadBodyClosesConnection(t *testing.T) {
+	o := newObsEnv(t)
+	conn, err := tls.Dial("tcp", o.srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Without the Connection: close, the server would wait for the
+	// body and the client for the answer.
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(conn, "PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\nExpect: 100-continue\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Fatalf("status %d, close %v; want 403 with Connection: close", resp.StatusCode, resp.Close)
+	}
 }
