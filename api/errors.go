@@ -65,10 +65,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, route string
 	case status == http.StatusServiceUnavailable:
 		// A dependency is down: expected during outages, one line each.
 		s.log.Warn("request failed", "route", route, "request_id", we.RequestID,
-			"code", kms.ErrorCode(err), "err", err)
+			"client_request_id", clientRequestID(r.Context()), "code", kms.ErrorCode(err), "err", err)
 	case status >= 500:
 		s.log.Error("request failed", "route", route, "request_id", we.RequestID,
-			"code", kms.ErrorCode(err), "err", err)
+			"client_request_id", clientRequestID(r.Context()), "code", kms.ErrorCode(err), "err", err)
 	}
 	return writeErrorBody(w, status, we)
 }

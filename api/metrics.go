@@ -45,7 +45,37 @@ func newMetrics(reg prometheus.Registerer, svc *kms.Service) (*metrics, error) {
 		Namespace: "s3kms", Subsystem: "kms", Name: "root_cache_misses_total",
 		Help: "Lookups of opened root key versions that had to open the root.",
 	}, func() float64 { _, m := svc.CacheStats(); return float64(m) })
-	for _, c := range []prometheus.Collector{m.requests, m.duration, hits, misses} {
+	cs := []prometheus.Collector{m.requests, m.duration, hits, misses}
+	for i, st := range svc.ProtectorStats() {
+		label := prometheus.Labels{"call": st.Call}
+		stat := func() kms.ProtectorStat { return svc.ProtectorStats()[i] }
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "s3kms", Subsystem: "kms", Name: "protector_calls_total", ConstLabels: label,
+				Help: "Protector (HSM for pkcs11) calls: OpenRoot on a root-cache miss, GenerateRoot on key creation and rotation.",
+			}, func() float64 { return float64(stat().Calls) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "s3kms", Subsystem: "kms", Name: "protector_errors_total", ConstLabels: label,
+				Help: "Protector calls that failed.",
+			}, func() float64 { return float64(stat().Errors) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Namespace: "s3kms", Subsystem: "kms", Name: "protector_seconds_total", ConstLabels: label,
+				Help: "Time spent in protector calls (divide by protector_calls_total for the mean).",
+			}, func() float64 { return stat().Duration.Seconds() }),
+		)
+	}
+	if _, ok := svc.AuditStats(); ok {
+		audit := func(name, help string, f func(kms.AuditStats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "s3kms", Subsystem: "kms", Name: name, Help: help},
+				func() float64 { st, _ := svc.AuditStats(); return float64(f(st)) })
+		}
+		cs = append(cs,
+			audit("audit_batches_total", "Audit group commits (transactions) written.", func(st kms.AuditStats) uint64 { return st.Batches }),
+			audit("audit_records_total", "Audit records written by group commits (divide by audit_batches_total for the mean batch).", func(st kms.AuditStats) uint64 { return st.Records }),
+			audit("audit_batch_failures_total", "Audit group commits that failed (their requests failed).", func(st kms.AuditStats) uint64 { return st.Failures }),
+		)
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -61,6 +91,10 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// Registry is the registry served on /metrics, for other components of
+// the KMS process (KMIP) to register on.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
 
 func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})

@@ -51,7 +51,7 @@ func routes() []route {
 	return []route{
 		// Operations, without a client certificate.
 		{method: get, pattern: "/healthz", op: "healthz", timeout: timeoutHealth, handle: (*Server).healthz},
-		{method: get, pattern: "/readyz", op: "readyz", timeout: timeoutHealth, handle: (*Server).readyz},
+		{method: get, pattern: "/readyz", op: "readyz", timeout: timeoutHealth, raw: (*Server).readyzHandler},
 		{method: get, pattern: "/metrics", op: "metrics", timeout: timeoutSingle, raw: (*Server).metricsHandler},
 
 		// Data-key API, for S3 nodes.

@@ -147,7 +147,7 @@ func TestReadyzFailing(t *testing.T) {
 	}
 	rec := newRecorder()
 	srv.Handler().ServeHTTP(rec, httpRequest("GET", "/readyz"))
-	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"code":"unavailable"`) ||
+	if rec.Code != 503 || !strings.Contains(rec.Body.String(), `"key_store":"fail"`) ||
 		strings.Contains(rec.Body.String(), "fire") {
 		t.Errorf("readyz: %d %s", rec.Code, rec.Body)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -32,16 +33,29 @@ type Config struct {
 	// Ready reports whether the server can serve (GET /readyz). Defaults
 	// to Service.Ready. It runs under a 2 s deadline.
 	Ready func(ctx context.Context) error
+	// Checks are further readiness checks (e.g. the protector's), run
+	// with Ready and reported by name in the /readyz body.
+	Checks []ReadyCheck
+	// AccessLog writes one "access" line per request to Logger.
+	AccessLog bool
+	// Draining, if set, makes GET /readyz answer 503 "draining" whenever
+	// it reports true (the lifecycle's drain flag), as SetDraining does.
+	Draining func() bool
 }
 
 // Server serves the KMS HTTP API.
 type Server struct {
-	svc      *kms.Service
-	log      *slog.Logger
-	ready    func(ctx context.Context) error
-	registry *prometheus.Registry
-	metrics  *metrics
-	router   *chi.Mux
+	svc       *kms.Service
+	log       *slog.Logger
+	ready     func(ctx context.Context) error
+	checks    []ReadyCheck
+	accessLog bool
+	draining  atomic.Bool
+	// drainingFrom is Config.Draining, or nil.
+	drainingFrom func() bool
+	registry     *prometheus.Registry
+	metrics      *metrics
+	router       *chi.Mux
 }
 
 // NewServer builds the HTTP API over cfg.Service.
@@ -49,7 +63,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Service == nil {
 		return nil, errors.New("api: Config.Service is required")
 	}
-	s := &Server{svc: cfg.Service, log: cfg.Logger, ready: cfg.Ready, registry: cfg.Registry}
+	s := &Server{svc: cfg.Service, log: cfg.Logger, ready: cfg.Ready, registry: cfg.Registry,
+		checks: cfg.Checks, accessLog: cfg.AccessLog, drainingFrom: cfg.Draining}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -86,7 +101,8 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(kms.WithRequestID(r.Context(), id)))
+		ctx := withClientRequestID(kms.WithRequestID(r.Context(), id), r)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -119,7 +135,9 @@ func (s *Server) wrap(rt route) http.Handler {
 					s.writeError(sw, r, label, kms.Errorf(kms.EInternal, "internal error"))
 				}
 			}
-			s.metrics.observe(label, sw.status, time.Since(start))
+			d := time.Since(start)
+			s.metrics.observe(label, sw.status, d)
+			s.logAccess(r, label, sw.status, d)
 		}()
 		if rt.timeout > 0 {
 			ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
@@ -211,6 +229,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status := s.writeError(w, r, "", kms.Errorf(kms.ENotFound, "no such route"))
 	s.metrics.observe("unmatched", status, time.Since(start))
+	s.logAccess(r, "unmatched", status, time.Since(start))
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
@@ -230,6 +249,7 @@ func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 		RequestID: kms.RequestIDFrom(r.Context()),
 	})
 	s.metrics.observe("unmatched", status, time.Since(start))
+	s.logAccess(r, "unmatched", status, time.Since(start))
 }
 
 // routingPath is the path chi routes on.

@@ -272,7 +272,7 @@ func (s *Service) root(ctx context.Context, k *Key, version int) (RootKey, func(
 	if v.DestroyedAt != nil || len(v.Wrapped) == 0 {
 		return nil, nil, Errorf(EDestroyed, "version %d of key %q is destroyed", version, id)
 	}
-	rk, err := s.protector.OpenRoot(ctx, v.Wrapped)
+	rk, err := s.openRoot(ctx, v.Wrapped)
 	if err != nil {
 		return nil, nil, protectorError(err)
 	}

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // AuditBatcher is an optional ability of an AuditLog: appending several
@@ -30,6 +31,9 @@ type groupAudit struct {
 	mu       sync.Mutex
 	pending  []*auditReq
 	flushing bool
+
+	// For Service.AuditStats.
+	batches, records, failures atomic.Uint64
 }
 
 type auditReq struct {
@@ -71,6 +75,11 @@ func (g *groupAudit) AppendAudit(ctx context.Context, e AuditEvent) error {
 			events[i] = b.e
 		}
 		err := g.batch.AppendAuditBatch(ctx, events)
+		g.batches.Add(1)
+		g.records.Add(uint64(len(events)))
+		if err != nil {
+			g.failures.Add(1)
+		}
 		for _, b := range batch {
 			b.done <- err
 		}

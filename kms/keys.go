@@ -85,7 +85,7 @@ func (s *Service) CreateKey(ctx context.Context, req CreateKeyRequest) (k Key, e
 		req.Attributes.Fresh, req.Attributes.Generated = &fresh, req.Material == nil
 		wrapped, req.Attributes.Digest, err = s.wrapMaterial(ctx, req.ID, req.Attributes, req.Material)
 	} else {
-		wrapped, err = s.protector.GenerateRoot(ctx)
+		wrapped, err = s.generateRoot(ctx)
 		err = protectorErrorOrNil(err)
 	}
 	if err != nil {

@@ -44,6 +44,7 @@ type Service struct {
 	cache     *rootCache
 	minDays   int
 	maxDays   int
+	pstats    protectorCounters
 }
 
 // New returns a Service.

@@ -200,7 +200,7 @@ func (s *Service) RotateDue(ctx context.Context) (int, error) {
 // if the key is due for automatic rotation (else errNotDue). When the key
 // has a rotation period, its next rotation is a period from now.
 func (s *Service) rotate(ctx context.Context, id string, auto bool) (Key, error) {
-	wrapped, err := s.protector.GenerateRoot(ctx)
+	wrapped, err := s.generateRoot(ctx)
 	if err != nil {
 		return Key{}, protectorError(err)
 	}

@@ -27,6 +27,8 @@ import (
 type Options struct {
 	// Logger receives the service's and server's logs; discarded if nil.
 	Logger *slog.Logger
+	// AccessLog turns the server's access log on (to Logger).
+	AccessLog bool
 	// Policy entries added to the default ones (admin, s3node).
 	Policy []kms.PolicyEntry
 	// PolicyFunc, if set, returns more policy entries; it gets the env's
@@ -149,7 +151,7 @@ func (e *Env) serve(t testing.TB, opts Options) {
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	e.Service = svc
-	srv, err := api.NewServer(api.Config{Service: svc, Logger: log})
+	srv, err := api.NewServer(api.Config{Service: svc, Logger: log, AccessLog: opts.AccessLog})
 	if err != nil {
 		t.Fatal(err)
 	}

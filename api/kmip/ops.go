@@ -20,6 +20,7 @@ import (
 type session struct {
 	identity kms.Identity
 	known    bool
+	connID   string // random, for logs
 }
 
 // call is one batch item being served.
@@ -118,6 +119,9 @@ type handler struct {
 	ops map[kmip14.Operation]operation
 	// streams are the multi-part Encrypts in progress (stream.go).
 	streams streamTable
+	// metrics (nil: none) and the access log switch (metrics.go).
+	metrics   *metrics
+	accessLog bool
 }
 
 func newHandler(svc *kms.Service, log *slog.Logger) *handler {
@@ -134,7 +138,7 @@ func (h *handler) handleMessage(ctx context.Context, sess session, b []byte) (re
 	defer func() {
 		if v := recover(); v != nil {
 			// Log the failure, never the request's contents.
-			h.log.Error("kmip: panic while handling a request", "identity", sess.identity,
+			h.log.Error("kmip: panic while handling a request", "identity", sess.identity, "conn_id", sess.connID,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			resp = h.messageError(fallbackVersion, errorf(kmip14.ResultReasonGeneralFailure, "internal error"))
 		}
@@ -190,13 +194,15 @@ func (h *handler) runBatch(ctx context.Context, sess session, req *request) []re
 	if req.onError == kmip14.BatchErrorContinuationOptionUndo {
 		undo = &batchUndo{}
 	}
-	for _, ri := range req.items {
+	for i, ri := range req.items {
 		var iu *itemUndo
 		if undo != nil {
 			iu = &itemUndo{}
 			undo.items = append(undo.items, iu)
 		}
+		start := time.Now()
 		it := h.runItem(ctx, sess, req.version, ri, &placeholder, iu)
+		h.observeItem(ctx, sess, i, it, time.Since(start))
 		out = append(out, it)
 		if it.status == kmip14.ResultStatusOperationFailed && req.onError != kmip14.BatchErrorContinuationOptionContinue {
 			if undo != nil {
@@ -216,7 +222,7 @@ func (h *handler) runItem(ctx context.Context, sess session, v version, ri reque
 	it = responseItem{op: ri.op, hasOp: ri.hasOp, id: ri.id}
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.Error("kmip: panic in operation", "operation", ri.op, "identity", sess.identity,
+			h.log.Error("kmip: panic in operation", "operation", ri.op, "identity", sess.identity, "conn_id", sess.connID,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			it = failed(it, kmip14.ResultReasonGeneralFailure, "internal error")
 		}
@@ -241,7 +247,7 @@ func (h *handler) runItem(ctx context.Context, sess session, v version, ri reque
 	if err != nil {
 		reason, msg, unexpected := toResult(err)
 		if unexpected {
-			h.log.Error("kmip: operation failed", "operation", ri.op, "identity", sess.identity, "err", err)
+			h.log.Error("kmip: operation failed", "operation", ri.op, "identity", sess.identity, "conn_id", sess.connID, "err", err)
 		}
 		it = failed(it, reason, msg)
 		var ke *Error

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gemalto/kmip-go/kmip14"
 	"github.com/gemalto/kmip-go/ttlv"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3kms/s3kms/kms"
 )
@@ -46,6 +47,10 @@ type Config struct {
 	// Logger receives connection failures and unexpected errors, never
 	// request contents. Defaults to discarding.
 	Logger *slog.Logger
+	// Registerer receives the KMIP metrics (metrics.go). nil: none.
+	Registerer prometheus.Registerer
+	// AccessLog logs every batch item served (message "kmip access").
+	AccessLog bool
 	// Limits; zero means the default above.
 	MaxMessageSize int
 	IdleTimeout    time.Duration
@@ -109,6 +114,14 @@ func NewServer(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.h = newHandler(s.svc, s.log)
+	s.h.accessLog = cfg.AccessLog
+	if cfg.Registerer != nil {
+		m, err := newMetrics(cfg.Registerer)
+		if err != nil {
+			return nil, fmt.Errorf("kmip: registering metrics: %w", err)
+		}
+		s.h.metrics = m
+	}
 	return s, nil
 }
 
@@ -250,9 +263,12 @@ func (s *Server) shutdown() {
 // the client closes, goes idle or sends bytes that cannot be framed.
 func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	remote := raw.RemoteAddr().String()
+	connID := newConnID()
+	s.h.metrics.connOpened()
+	defer s.h.metrics.connClosed()
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("kmip: panic on a connection", "remote", remote,
+			s.log.Error("kmip: panic on a connection", "remote", remote, "conn_id", connID,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
@@ -260,7 +276,7 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	c := tls.Server(raw, s.tls)
 	_ = c.SetDeadline(time.Now().Add(s.read))
 	if err := c.HandshakeContext(ctx); err != nil {
-		s.log.Warn("kmip: TLS handshake failed", "remote", remote, "err", err)
+		s.log.Warn("kmip: TLS handshake failed", "remote", remote, "conn_id", connID, "err", err)
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
@@ -270,13 +286,14 @@ func (s *Server) serveConn(ctx context.Context, raw net.Conn) {
 	}
 	id := kms.IdentityOf(state.PeerCertificates[0])
 	_, known := s.svc.Policy().Known(id)
-	sess := session{identity: id, known: known}
+	sess := session{identity: id, known: known, connID: connID}
+	s.log.Debug("kmip: connection open", "remote", remote, "conn_id", connID, "identity", id)
 	cctx := kms.WithIdentity(ctx, id)
 	for {
 		msg, resp, err := s.readMessage(raw, c)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				s.log.Debug("kmip: connection closed", "remote", remote, "identity", id, "err", err)
+				s.log.Debug("kmip: connection closed", "remote", remote, "conn_id", connID, "identity", id, "err", err)
 			}
 			return
 		}

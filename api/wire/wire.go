@@ -220,4 +220,6 @@ type RotateMasterResponse struct {
 // Health answers GET /healthz and GET /readyz when all is well.
 type Health struct {
 	Status string `json:"status"`
+	// Checks (GET /readyz) maps each dependency to "ok" or "fail".
+	Checks map[string]string `json:"checks,omitempty"`
 }

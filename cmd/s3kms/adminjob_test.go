@@ -115,8 +115,26 @@ func TestAdminKeyRotateWait(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !bytes.Contains(b, []byte(`s3kms_rewrap_rows_total{result="done"} 2`)) || !bytes.Contains(b, []byte(`s3kms_rewrap_jobs_finished_total{state="done"} 1`)) {
-		t.Fatalf("GET /metrics: %d\n%s", resp.StatusCode, b)
+	// One registry: the rewrap, S3, KMS client and sweeper metrics.
+	for _, want := range []string{`s3kms_rewrap_rows_total{result="done"} 2`, `s3kms_rewrap_jobs_finished_total{state="done"} 1`,
+		`s3kms_s3_requests_total{code="200",op="PutObject"}`, `s3kms_kmsclient_calls_total{method="GenerateDataKey",outcome="ok"}`,
+		`s3kms_sweep_last_success_timestamp_seconds`, `s3kms_s3_requests_in_flight`, `go_goroutines`} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Fatalf("GET /metrics: %d: no %s in\n%s", resp.StatusCode, want, b)
+		}
+	}
+	// Health on the admin listener and on the S3 listener (no signature).
+	for _, u := range []string{env["S3KMS_S3_ADMIN_ENDPOINT"] + "/healthz", env["S3KMS_S3_ADMIN_ENDPOINT"] + "/readyz",
+		env["S3KMS_S3_ENDPOINT"] + "/-/healthz", env["S3KMS_S3_ENDPOINT"] + "/-/readyz"} {
+		resp, err := hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || strings.HasSuffix(u, "readyz") && !bytes.Contains(b, []byte(`"checks":{"data_dir":"ok","database":"ok","kms":"ok"}`)) {
+			t.Fatalf("GET %s = %d %s", u, resp.StatusCode, b)
+		}
 	}
 	// Without a client certificate: refused at the handshake.
 	anon := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}

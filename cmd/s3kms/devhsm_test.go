@@ -89,6 +89,8 @@ echo HSM-SSE-OK`)
 		if out, _, _ := admin(t, env, "key", "show", bucketKey); !strings.Contains(out, "pkcs11") {
 			t.Errorf("key show (text) does not name the protector:\n%s", out)
 		}
+		// The KMS's readiness checks its HSM session.
+		wantReady(t, env, `"checks":{"key_store":"ok","protector":"ok"}`)
 	})
 	t.Run("restart", func(t *testing.T) {
 		startDev(t, dir, hsmDevFlags("s3kms-dev")...)

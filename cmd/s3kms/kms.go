@@ -195,13 +195,19 @@ func startKMS(ctx context.Context, cfg config.KMS, logger *slog.Logger) (_ *kmsR
 		return nil, err
 	}
 	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
-	srv, err := api.NewServer(api.Config{Service: svc, Logger: logger, Ready: stop.drain.Ready(store.ping)})
+	var checks []api.ReadyCheck
+	if pc, ok := protector.(protectorChecker); ok {
+		checks = append(checks, api.ReadyCheck{Name: "protector", Fn: pc.Check})
+	}
+	srv, err := api.NewServer(api.Config{Service: svc, Logger: logger, Ready: store.ping, Checks: checks,
+		Draining: stop.drain.Draining, AccessLog: cfg.Log.Access})
 	if err != nil {
 		return nil, err
 	}
 	var kmipSrv *kmip.Server
 	if cfg.KMIP.Listen != "" {
-		if kmipSrv, err = kmip.NewServer(kmip.Config{Service: svc, TLSConfig: kmipTLS, Logger: logger}); err != nil {
+		if kmipSrv, err = kmip.NewServer(kmip.Config{Service: svc, TLSConfig: kmipTLS, Logger: logger,
+			Registerer: srv.Registry(), AccessLog: cfg.Log.Access}); err != nil {
 			return nil, err
 		}
 	}

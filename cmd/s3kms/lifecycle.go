@@ -77,12 +77,13 @@ func (f *tlsFiles) kmsTLS(c config.TLS) (https, kmip *tls.Config, err error) {
 
 // kmsClient returns a KMS client of the endpoint(s) whose certificate and
 // trusted CAs are reloaded.
-func (f *tlsFiles) kmsClient(c config.KMSClient) (*kmsclient.Client, error) {
+func (f *tlsFiles) kmsClient(c config.KMSClient, opts ...kmsclient.Option) (*kmsclient.Client, error) {
 	r, err := f.load("kms client", c.Cert, c.Key, c.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.NewMulti(c.URLs(), nil, append(kmsClientOptions(c), kmsclient.WithTLSConfigFunc(r.ClientConfig))...)
+	opts = append(kmsClientOptions(c), append(opts, kmsclient.WithTLSConfigFunc(r.ClientConfig))...)
+	return kmsclient.NewMulti(c.URLs(), nil, opts...)
 }
 
 // stopper is what a runtime's graceful stop needs.

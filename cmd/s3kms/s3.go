@@ -55,12 +55,12 @@ func newS3Cmd() *cobra.Command {
 // The KMS client is the S3 node's key service.
 var _ s3api.KeyService = (*kmsclient.Client)(nil)
 
-func newKMSClient(c config.KMSClient) (*kmsclient.Client, error) {
+func newKMSClient(c config.KMSClient, opts ...kmsclient.Option) (*kmsclient.Client, error) {
 	tlsCfg, err := kmsclient.TLSConfigFromFiles(c.CAFile, c.Cert, c.Key)
 	if err != nil {
 		return nil, err
 	}
-	return kmsclient.NewMulti(c.URLs(), tlsCfg, kmsClientOptions(c)...)
+	return kmsclient.NewMulti(c.URLs(), tlsCfg, append(kmsClientOptions(c), opts...)...)
 }
 
 // s3Runtime is a running S3 node.
@@ -72,13 +72,25 @@ type s3Runtime struct {
 	adminLn net.Listener // the admin API's, or nil
 	stop    *stopper
 	tls     *tlsFiles
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// ready answers /-/readyz and the admin /readyz; it reports draining
+	// once stop.drain is set.
+	ready  *s3api.Readiness
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
+	reg := newRegistry()
+	kcMetrics, err := kmsclient.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	sweepM, err := newSweepMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	files := &tlsFiles{interval: cfg.TLS.ReloadInterval, logger: logger}
-	kc, err := files.kmsClient(cfg.KMS)
+	kc, err := files.kmsClient(cfg.KMS, kmsclient.WithMetrics(kcMetrics), kmsclient.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}
@@ -103,9 +115,11 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	// stop.drain is the readiness hook: it reports draining once the
-	// node stops (stop.drain.Ready wraps a readiness check).
+	// node stops (the node's Readiness reads it).
 	stop := &stopper{cfg: cfg.Lifecycle, logger: logger}
+	ready := s3Readiness(store, kc, data, logger).DrainingFrom(stop.drain.Draining)
 	srv, err := s3api.New(s3api.Config{
+		Registerer: reg, AccessLog: cfg.Log.Access, Readiness: ready,
 		Meta: meta, Data: data, Users: users, Region: cfg.Region, Domain: cfg.Domain, Logger: logger,
 		KMS: kc, DefaultKMSKeyID: cfg.Encryption.DefaultKMSKeyID, EncryptByDefault: cfg.Encryption.DefaultSSES3,
 		TrustedProxies: proxies, AllowSSECOverHTTP: cfg.Encryption.AllowSSECOverHTTP,
@@ -115,7 +129,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: stop, tls: files}
+	rt := &s3Runtime{store: store, users: users, cancel: cancel, stop: stop, tls: files, ready: ready}
 	defer func() {
 		if err != nil {
 			_ = rt.Close()
@@ -171,9 +185,9 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	rt.wg.Add(1)
 	go func() {
 		defer rt.wg.Done()
-		sweepLoop(rctx, data, store.index, cfg.SweepInterval, cfg.SweepGrace, logger)
+		sweepLoop(rctx, data, store.index, cfg.SweepInterval, cfg.SweepGrace, logger, sweepM)
 	}()
-	if err := rt.startRewrap(rctx, cfg, store.meta, kc, files, logger); err != nil {
+	if err := rt.startRewrap(rctx, cfg, store.meta, kc, files, logger, reg); err != nil {
 		return nil, err
 	}
 	files.start(rctx, &rt.wg)
@@ -182,7 +196,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 
 // sweepLoop removes orphan blobs (left by crashes between the data write
 // and the metadata commit) once they are older than grace, every interval.
-func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger) {
+func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, interval, grace time.Duration, logger *slog.Logger, m *sweepMetrics) {
 	if interval <= 0 { // a config that skipped Validate
 		interval = config.DefaultS3().SweepInterval
 	}
@@ -190,6 +204,9 @@ func sweepLoop(ctx context.Context, data *blobfs.Store, index s3node.BlobIndex, 
 	defer t.Stop()
 	for {
 		st, err := data.Sweep(ctx, index.BlobReferenced, grace)
+		if ctx.Err() == nil {
+			m.observe(st, err)
+		}
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("blob sweep failed; will retry", "err", err)
 		} else if st.Blobs+st.Temps > 0 {

@@ -19,14 +19,14 @@ import (
 )
 
 // startRewrap starts the node's rewrap worker and sweeper (key rotation,
-// s3node/rewrap) and, if configured, its admin API (jobs, and the rewrap
-// metrics at /metrics), all stopped by ctx and awaited by rt.Close.
-func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, files *tlsFiles, logger *slog.Logger) error {
+// s3node/rewrap) and, if configured, its admin API (jobs, the node's
+// metrics from reg at /metrics, /healthz and /readyz), all stopped by ctx
+// and awaited by rt.Close.
+func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, kc *kmsclient.Client, files *tlsFiles, logger *slog.Logger, reg *prometheus.Registry) error {
 	st, ok := meta.(rewrap.Store)
 	if !ok {
 		return fmt.Errorf("s3: the metadata store %T keeps no rewrap jobs", meta)
 	}
-	reg := prometheus.NewRegistry()
 	metrics, err := rewrap.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -55,6 +55,8 @@ func (rt *s3Runtime) startRewrap(ctx context.Context, cfg config.S3, meta any, k
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", rewrap.Handler(st, logger))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", rt.ready.LivenessHandler())
+	mux.Handle("GET /readyz", rt.ready.ReadinessHandler())
 	hs := &http.Server{
 		Handler: mux,
 		TLSConfig: certs.ServerConfig(&tls.Config{MinVersion: tls.VersionTLS12, NextProtos: httpNextProtos,

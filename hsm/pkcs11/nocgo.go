@@ -42,3 +42,6 @@ func (*Protector) OpenRoot(context.Context, []byte) (kms.RootKey, error) { retur
 
 // RewrapRoot fails: this build has no cgo.
 func (*Protector) RewrapRoot(context.Context, []byte) ([]byte, error) { return nil, errNoCgo }
+
+// Check fails: this build has no cgo.
+func (*Protector) Check(context.Context) error { return errNoCgo }

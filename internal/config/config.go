@@ -248,6 +248,10 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is the format of log lines: text (key=value) or json.
 	Format string `yaml:"format"`
+	// Access writes one "access" line per request at info level (S3
+	// requests on an S3 node; HTTP requests and KMIP batch items on a
+	// KMS). Default true.
+	Access bool `yaml:"access"`
 }
 
 // DefaultKMS returns the defaults that a file overrides.
@@ -260,7 +264,7 @@ func DefaultKMS() KMS {
 		Protector: Protector{Kind: "software"},
 		Cache:     Cache{Size: 10000, TTL: 5 * time.Minute},
 		Deletion:  Deletion{MinDays: 7, MaxDays: 30},
-		Log:       Log{Level: "info", Format: "text"},
+		Log:       Log{Level: "info", Format: "text", Access: true},
 	}
 }
 

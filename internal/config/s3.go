@@ -185,7 +185,7 @@ func DefaultS3() S3 {
 		SweepGrace: time.Hour,
 		Encryption: Encryption{BucketKeyDeletionDays: 30},
 		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
-		Log:        Log{Level: "info", Format: "text"},
+		Log:        Log{Level: "info", Format: "text", Access: true},
 		Lifecycle:  DefaultLifecycle(),
 
 		SweepInterval:   10 * time.Minute,

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -61,6 +62,8 @@ type Client struct {
 	maxBackoff  time.Duration
 	callTimeout time.Duration
 	userAgent   string
+	metrics     *Metrics     // nil: none
+	log         *slog.Logger // nil: no logs
 }
 
 // Option configures a Client.
@@ -244,25 +247,35 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		// The body may hold plaintext (Encrypt).
 		defer clear(body)
 	}
+	start := time.Now()
 	delay := c.backoff
+	attempt := 0
 	for round := 0; ; round++ {
 		// One round tries each endpoint that is up once (or, when none
 		// is, the one down the longest), without waiting in between.
 		var err error
 		for _, ep := range c.order() {
+			if attempt > 0 {
+				c.metrics.retried(cl.name)
+				c.logRetry(ctx, cl.name, attempt, err)
+			}
+			attempt++
 			err = c.once(ctx, ep, cl, body)
 			if err == nil {
 				ep.up()
+				c.metrics.observe(cl.name, nil, time.Since(start))
 				return nil
 			}
 			if endpointFault(err) {
 				ep.down(c.now().Add(c.downFor))
 			}
 			if !mayFailOver(err) || ctx.Err() != nil {
+				c.metrics.observe(cl.name, err, time.Since(start))
 				return err
 			}
 		}
 		if round >= c.retries {
+			c.metrics.observe(cl.name, err, time.Since(start))
 			return err
 		}
 		// Full jitter: sleep a random time up to delay.
@@ -271,6 +284,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			c.metrics.observe(cl.name, err, time.Since(start))
 			return err
 		case <-t.C:
 		}
@@ -305,6 +319,11 @@ func (c *Client) once(ctx context.Context, ep *endpoint, cl call, body []byte) e
 	}
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if id := kms.RequestIDFrom(ctx); id != "" {
+		// The caller's request id (an S3 node's x-amz-request-id): the
+		// KMS logs it, to follow one request across services.
+		req.Header.Set("X-Request-Id", id)
 	}
 	resp, err := ep.hc.Do(req)
 	if err != nil {

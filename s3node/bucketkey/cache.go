@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -47,6 +48,24 @@ type Cache struct {
 	byGen map[string]*list.Element // keyID + bucket context → the BDK new objects use
 	byBlo map[[32]byte]*list.Element
 	group singleflight.Group
+
+	// Lookups answered from the cache or not, by use: new objects
+	// (generate) and reads (open).
+	genHits, genMisses, openHits, openMisses atomic.Uint64
+}
+
+// Stats are a cache's lookup counts since it was made.
+type Stats struct {
+	GenerateHits, GenerateMisses uint64 // bucket keys for new objects
+	OpenHits, OpenMisses         uint64 // bucket keys of objects read
+}
+
+// Stats returns the lookup counts (for metrics).
+func (c *Cache) Stats() Stats {
+	return Stats{
+		GenerateHits: c.genHits.Load(), GenerateMisses: c.genMisses.Load(),
+		OpenHits: c.openHits.Load(), OpenMisses: c.openMisses.Load(),
+	}
 }
 
 // entry is one cached BDK.
@@ -188,8 +207,10 @@ func openObjectKey(e Envelope, bdk []byte, objectCtx map[string]string) (*objcry
 func (c *Cache) forNew(ctx context.Context, keyID string, bucketCtx map[string]string) ([]byte, []byte, int, error) {
 	gk := genKey(keyID, bucketCtx)
 	if bdk, sealedBDK, v, ok := c.lookupGen(gk); ok {
+		c.genHits.Add(1)
 		return bdk, sealedBDK, v, nil
 	}
+	c.genMisses.Add(1)
 	_, err, _ := c.group.Do("gen\x00"+gk, func() (any, error) {
 		if bdk, _, _, ok := c.lookupGen(gk); ok {
 			clear(bdk)
@@ -215,8 +236,10 @@ func (c *Cache) forNew(ctx context.Context, keyID string, bucketCtx map[string]s
 func (c *Cache) forRead(ctx context.Context, sealedBDK []byte, bucketCtx map[string]string) ([]byte, error) {
 	bk := sha256.Sum256(sealedBDK)
 	if bdk, ok := c.lookupBlob(bk); ok {
+		c.openHits.Add(1)
 		return bdk, nil
 	}
+	c.openMisses.Add(1)
 	_, err, _ := c.group.Do("dec\x00"+string(bk[:]), func() (any, error) {
 		if bdk, ok := c.lookupBlob(bk); ok {
 			clear(bdk)

@@ -43,20 +43,31 @@ func (r *response) setHeader(name, value string) {
 	r.header.Set(name, value)
 }
 
-// trackingWriter remembers whether the status line was sent.
+// trackingWriter remembers whether the status line was sent, which
+// status, and how many body bytes were written.
 type trackingWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote  bool
+	status int
+	n      int64
 }
 
 func (w *trackingWriter) WriteHeader(status int) {
+	if !w.wrote {
+		w.status = status
+	}
 	w.wrote = true
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *trackingWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.status = http.StatusOK
+	}
 	w.wrote = true
-	return w.ResponseWriter.Write(p)
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
 }
 
 // newRequestID returns a random request id in AWS's style (16 upper-case
@@ -136,6 +147,7 @@ func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
 		e = withField(e, "Key", rq.key)
 	}
 	e = s3err.Write(w, rq.r, e, rq.requestID, hostID(rq.requestID))
+	rq.errCode = e.Code
 	level := slog.LevelDebug
 	switch {
 	case rq.r.Context().Err() != nil:
@@ -185,6 +197,7 @@ func (s *Server) recoverPanic(w *trackingWriter, rq *request) {
 		panic(http.ErrAbortHandler)
 	}
 	s3err.Write(w, rq.r, s3err.New(s3err.InternalError), rq.requestID, hostID(rq.requestID))
+	rq.errCode = s3err.InternalError
 }
 
 // toS3Error is the one mapping from every error a handler can return to an

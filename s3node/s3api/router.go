@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/s3kms/s3kms/kms"
 
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/s3err"
@@ -116,6 +119,8 @@ func routeTable() map[routeKey]route {
 type request struct {
 	r          *http.Request
 	requestID  string
+	op         string     // the route's operation name, once resolved
+	errCode    s3err.Code // the S3 error answered, if any
 	user       Identity
 	auth       *sigv4.Result
 	bucketName string
@@ -183,8 +188,26 @@ func (s *Server) lookup(method string, k kind, sub string) (route, error) {
 
 // serveHTTP is the whole request pipeline (see the package doc).
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveHealth(w, r) {
+		return
+	}
+	start := time.Now()
 	rw := &trackingWriter{ResponseWriter: w}
-	rq := &request{r: r, requestID: newRequestID()}
+	rq := &request{requestID: newRequestID()}
+	// A shallow copy: the request id goes with every KMS call (kmsclient
+	// sends it as X-Request-Id), so that one request can be followed
+	// across services. The server's own *http.Request must keep its Body:
+	// net/http looks at its type after the handler (an unread
+	// "Expect: 100-continue" body makes it close the connection).
+	rq.r = r.WithContext(kms.WithRequestID(r.Context(), rq.requestID))
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		// (an empty body stays http.NoBody: SigV4 looks at it)
+		body = &countingBody{ReadCloser: r.Body}
+		rq.r.Body = body
+	}
+	s.metrics.started()
+	defer s.observeRequest(rw, rq, body, start)
 	defer s.recoverPanic(rw, rq)
 
 	resp, err := s.dispatch(rq)
@@ -211,6 +234,7 @@ func (s *Server) dispatch(rq *request) (*response, error) {
 		k = kindBucket
 	}
 	rt, err := s.lookup(r.Method, k, subResource(r))
+	rq.op = rt.op
 	if err != nil {
 		return nil, err
 	}

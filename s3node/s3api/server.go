@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/bucketkey"
 )
@@ -108,6 +110,16 @@ type Config struct {
 	// KMS call per PUT and GET. 0: off (one KMS call per encrypted PUT and
 	// GET; objects written with bucket keys stay readable).
 	BucketKeyTTL time.Duration
+
+	// Registerer receives the S3 API's metrics (metrics.go). nil: none
+	// are kept.
+	Registerer prometheus.Registerer
+	// AccessLog writes one "access" line per request to Logger, at info
+	// level (access.go).
+	AccessLog bool
+	// Readiness answers /-/readyz on the S3 listeners (health.go). nil:
+	// /-/readyz answers as /-/healthz.
+	Readiness *Readiness
 }
 
 // Server is the S3 HTTP server. It is safe for concurrent use.
@@ -128,6 +140,10 @@ type Server struct {
 	allowSSECHTTP    bool
 	keyDeletionDays  int
 	bucketKeys       *bucketkey.Cache // nil: off
+
+	metrics   *metrics // nil: off
+	accessLog bool
+	readiness *Readiness
 }
 
 // New validates cfg and returns a Server.
@@ -177,6 +193,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("s3api: Domain %q must be a host name", cfg.Domain)
 	}
 	s.routes = routeTable()
+	s.accessLog, s.readiness = cfg.AccessLog, cfg.Readiness
+	if cfg.Registerer != nil {
+		m, err := newMetrics(cfg.Registerer, s)
+		if err != nil {
+			return nil, fmt.Errorf("s3api: registering metrics: %w", err)
+		}
+		s.metrics = m
+	}
 	return s, nil
 }
 

@@ -88,6 +88,10 @@ func New(dir string) (*Store, error) {
 // Dir returns the root directory.
 func (s *Store) Dir() string { return s.root }
 
+// TempDir is the directory of blobs being written (on the same file
+// system as the blobs; readiness probes write there).
+func (s *Store) TempDir() string { return filepath.Join(s.root, tmpDir) }
+
 // Create starts a new blob in the temp directory.
 func (s *Store) Create(ctx context.Context) (s3node.BlobWriter, error) {
 	if err := ctx.Err(); err != nil {
