@@ -250,10 +250,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	start := time.Now()
 	delay := c.backoff
 	attempt := 0
+	var err error // the last attempt's
 	for round := 0; ; round++ {
 		// One round tries each endpoint that is up once (or, when none
 		// is, the one down the longest), without waiting in between.
-		var err error
 		for _, ep := range c.order() {
 			if attempt > 0 {
 				c.metrics.retried(cl.name)
