@@ -109,7 +109,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 	}()
 	// Requests get 503 rather than hang on a database that stops answering.
 	meta := metatimeout.Wrap(store.meta, cfg.MetadataTimeout)
-	users := credentials.New(credentials.Config{Store: meta, Sealer: kc, KeyID: cfg.UsersKey})
+	users := credentials.New(credentials.Config{Store: meta, Sealer: kc, KeyID: cfg.UsersKey, TTL: cfg.UsersCacheTTL})
 	proxies, err := cfg.Encryption.Proxies()
 	if err != nil {
 		return nil, err

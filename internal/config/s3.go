@@ -42,6 +42,12 @@ type S3 struct {
 	KMS KMSClient `yaml:"kms"`
 	// UsersKey is the KMS key that seals the S3 users' secret keys.
 	UsersKey string `yaml:"users_key"`
+	// UsersCacheTTL is how long the node keeps a user's unsealed secret
+	// key in memory: a user deleted or re-keyed through another node is
+	// still accepted here for up to this long (the node that deleted it
+	// forgets it at once). Each expiry costs one KMS call per user and
+	// node (default 1m).
+	UsersCacheTTL time.Duration `yaml:"users_cache_ttl"`
 	// SweepGrace is how old a blob that no metadata row references must
 	// be before the node's sweeper removes it (an upload in flight has
 	// its blob before its row).
@@ -177,16 +183,17 @@ func (k KMSClient) URLs() []string {
 // DefaultS3 returns the defaults that a file overrides.
 func DefaultS3() S3 {
 	s := S3{
-		Listen:     "127.0.0.1:9000",
-		Region:     "us-east-1",
-		Store:      Store{Driver: "sqlite", Path: "s3.db"},
-		DataDir:    "data",
-		UsersKey:   "s3node/users",
-		SweepGrace: time.Hour,
-		Encryption: Encryption{BucketKeyDeletionDays: 30},
-		Rewrap:     Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
-		Log:        Log{Level: "info", Format: "text", Access: true},
-		Lifecycle:  DefaultLifecycle(),
+		Listen:        "127.0.0.1:9000",
+		Region:        "us-east-1",
+		Store:         Store{Driver: "sqlite", Path: "s3.db"},
+		DataDir:       "data",
+		UsersKey:      "s3node/users",
+		UsersCacheTTL: time.Minute,
+		SweepGrace:    time.Hour,
+		Encryption:    Encryption{BucketKeyDeletionDays: 30},
+		Rewrap:        Rewrap{Rate: 500, Batch: 250, SweepInterval: time.Minute, Lease: time.Minute},
+		Log:           Log{Level: "info", Format: "text", Access: true},
+		Lifecycle:     DefaultLifecycle(),
 
 		SweepInterval:   10 * time.Minute,
 		MetadataTimeout: 30 * time.Second,
@@ -214,6 +221,9 @@ func (c *S3) Validate() error {
 	}
 	if c.Listen != "" && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		errs = append(errs, "tls.cert and tls.key are required for listen (HTTPS)")
+	}
+	if c.UsersCacheTTL <= 0 {
+		errs = append(errs, "users_cache_ttl must be above 0")
 	}
 	switch c.Store.Driver {
 	case "postgres":

@@ -106,3 +106,38 @@ func TestS3KMSCallTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestS3UsersCacheTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		yaml    string
+		want    time.Duration
+		wantErr string
+	}{
+		{"default", "", time.Minute, ""},
+		{"set", "users_cache_ttl: 10s\n", 10 * time.Second, ""},
+		{"zero", "users_cache_ttl: 0s\n", 0, "users_cache_ttl"},
+		{"negative", "users_cache_ttl: -1s\n", 0, "users_cache_ttl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "s3.yaml")
+			body := "listen: 127.0.0.1:0\ntls: {cert: c, key: k}\nkms: {endpoint: https://kms, ca_file: ca, cert: c, key: k}\n" + tc.yaml
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadS3(path)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("LoadS3 = %v, want an error naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.UsersCacheTTL != tc.want {
+				t.Fatalf("users_cache_ttl = %v, want %v", c.UsersCacheTTL, tc.want)
+			}
+		})
+	}
+}
