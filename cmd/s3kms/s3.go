@@ -18,6 +18,7 @@ import (
 	"github.com/s3kms/s3kms/internal/config"
 	"github.com/s3kms/s3kms/internal/lifecycle"
 	"github.com/s3kms/s3kms/kms/kmsclient"
+	"github.com/s3kms/s3kms/kms/kmsclient/clientmetrics"
 	"github.com/s3kms/s3kms/s3node"
 	"github.com/s3kms/s3kms/s3node/credentials"
 	"github.com/s3kms/s3kms/s3node/metatimeout"
@@ -81,7 +82,7 @@ type s3Runtime struct {
 
 func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runtime, err error) {
 	reg := newRegistry()
-	kcMetrics, err := kmsclient.NewMetrics(reg)
+	kcMetrics, err := clientmetrics.New(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func startS3(ctx context.Context, cfg config.S3, logger *slog.Logger) (_ *s3Runt
 		return nil, err
 	}
 	files := &tlsFiles{interval: cfg.TLS.ReloadInterval, logger: logger}
-	kc, err := files.kmsClient(cfg.KMS, kmsclient.WithMetrics(kcMetrics), kmsclient.WithLogger(logger))
+	kc, err := files.kmsClient(cfg.KMS, kmsclient.WithObserver(kcMetrics), kmsclient.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

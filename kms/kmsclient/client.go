@@ -62,7 +62,7 @@ type Client struct {
 	maxBackoff  time.Duration
 	callTimeout time.Duration
 	userAgent   string
-	metrics     *Metrics     // nil: none
+	metrics     observer     // WithObserver; none by default
 	log         *slog.Logger // nil: no logs
 }
 

@@ -5,48 +5,24 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/s3kms/s3kms/kms"
 )
 
-// Metrics are a client's Prometheus metrics. Labels are the client
-// method names (a fixed set) and outcomes ("ok" or a kms.Code): never key
-// ids, contexts or anything secret. A nil *Metrics records nothing.
-type Metrics struct {
-	calls    *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	retries  *prometheus.CounterVec
+// Observer receives the outcome of every call a client makes, e.g. to
+// export it as metrics (package clientmetrics does so for Prometheus; the
+// client itself links no metrics library, so that callers of the KMS do not
+// inherit one). method is a client method name (a fixed set); outcome is
+// "ok" or a kms.Code; d includes retries and backoff. Never key ids,
+// contexts or anything secret.
+type Observer interface {
+	CallDone(method, outcome string, d time.Duration)
+	// Retried counts a repeated attempt of an idempotent call.
+	Retried(method string)
 }
 
-// NewMetrics registers the KMS client metrics on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "s3kms", Subsystem: "kmsclient", Name: "calls_total",
-			Help: "KMS calls made (after retries), by client method and outcome (ok or the KMS error code).",
-		}, []string{"method", "outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "s3kms", Subsystem: "kmsclient", Name: "call_duration_seconds",
-			Help:    "Duration of KMS calls, retries and backoff included, by client method.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"method"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "s3kms", Subsystem: "kmsclient", Name: "retries_total",
-			Help: "Repeated attempts of idempotent KMS calls after a transient failure, by client method.",
-		}, []string{"method"}),
-	}
-	for _, c := range []prometheus.Collector{m.calls, m.duration, m.retries} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// WithMetrics records the client's calls in m.
-func WithMetrics(m *Metrics) Option {
-	return func(c *Client) { c.metrics = m }
+// WithObserver reports the client's calls to o.
+func WithObserver(o Observer) Option {
+	return func(c *Client) { c.metrics = observer{o} }
 }
 
 // WithLogger logs retried and failed calls to l (debug and warn levels),
@@ -56,21 +32,23 @@ func WithLogger(l *slog.Logger) Option {
 	return func(c *Client) { c.log = l }
 }
 
-func (m *Metrics) observe(method string, err error, d time.Duration) {
-	if m == nil {
+// observer makes a nil Observer record nothing.
+type observer struct{ o Observer }
+
+func (m observer) observe(method string, err error, d time.Duration) {
+	if m.o == nil {
 		return
 	}
 	outcome := "ok"
 	if err != nil {
 		outcome = string(kms.ErrorCode(err))
 	}
-	m.calls.WithLabelValues(method, outcome).Inc()
-	m.duration.WithLabelValues(method).Observe(d.Seconds())
+	m.o.CallDone(method, outcome, d)
 }
 
-func (m *Metrics) retried(method string) {
-	if m != nil {
-		m.retries.WithLabelValues(method).Inc()
+func (m observer) retried(method string) {
+	if m.o != nil {
+		m.o.Retried(method)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3kms/s3kms/kms"
 	"github.com/s3kms/s3kms/kms/kmsclient"
+	"github.com/s3kms/s3kms/kms/kmsclient/clientmetrics"
 )
 
 type lockedBuffer struct {
@@ -47,12 +48,12 @@ func TestMetricsAndRequestID(t *testing.T) {
 		inner.ServeHTTP(w, r)
 	})
 	reg := prometheus.NewRegistry()
-	m, err := kmsclient.NewMetrics(reg)
+	m, err := clientmetrics.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs lockedBuffer
-	c := f.client(t, kmsclient.WithMetrics(m), kmsclient.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	c := f.client(t, kmsclient.WithObserver(m), kmsclient.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx := kms.WithRequestID(context.Background(), "S3REQ0001")
 	if _, err := c.GenerateDataKey(ctx, "bucket/b", nil); err != nil {
 		t.Fatal(err)
